@@ -1,0 +1,31 @@
+# pneumoviewer: the whole set-up is `make run` or `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install --disable-pip-version-check -c constraints.txt
+
+.PHONY: run test lint bench demo-model clean
+
+# The venv is (re)made when missing or when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PIP) -e '.[test,dev]'
+	@touch $@
+
+run: $(VENV)/.installed
+	$(VENV)/bin/pneumoviewer $(ARGS)
+
+test: $(VENV)/.installed
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check pneumoviewer model_training tests benchmarks
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/run_all.py
+
+demo-model: $(VENV)/.installed
+	$(VENV)/bin/pneumoviewer-train demo --samples resources/samples --out resources/models/demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

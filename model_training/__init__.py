@@ -1,0 +1,1 @@
+"""Training and evaluation of the classifier and segmenter; exports to the viewer's format."""

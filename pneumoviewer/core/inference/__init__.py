@@ -1,0 +1,1 @@
+"""Model directory format, model construction, devices and the inference engine (torch)."""

@@ -1,0 +1,1 @@
+"""PySide6 + pyqtgraph viewer. Thin: widgets bind to state, work runs on workers."""
