@@ -1,0 +1,44 @@
+"""Shared test fixtures: paths to the bundled sample, the optional ../shared data, tiny models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLES_DIR = REPO_ROOT / "resources" / "samples"
+SAMPLE_CSV = SAMPLES_DIR / "train-rle-sample.csv"
+SHARED_DATA = Path(os.environ.get("PNEUMOVIEWER_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    """The bundled sample study (10 SIIM DICOMs + run-length CSV), always in the repository."""
+    return SAMPLES_DIR
+
+
+@pytest.fixture(scope="session")
+def sample_csv() -> Path:
+    """The sample study's run-length CSV (BOM, no header, -1 for empty)."""
+    return SAMPLE_CSV
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (development machines only); tests using it skip on a user's clone."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not present at {SHARED_DATA} (only on development machines)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised classifier + segmenter small enough for CPU tests."""
+    from tests.tiny_models import make_tiny_model_dir
+
+    return make_tiny_model_dir(tmp_path_factory.mktemp("tiny_model"))
