@@ -1,0 +1,337 @@
+"""The inference engine: a uint8 image in, a class probability and a probability map out.
+
+Thread-safety: an :class:`InferenceEngine` is meant to be used from one worker thread at a
+time (the GUI's analysis worker, or the CLI's main loop). Two threads calling
+:meth:`InferenceEngine.predict` at once would share the networks and torch's thread pool;
+create one engine per thread instead, or serialise the calls.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from pneumoviewer.core.inference.devices import autocast_context, is_cuda_failure, resolve_device
+from pneumoviewer.core.inference.manifest import (
+    MANIFEST_NAME,
+    ClassifierSpec,
+    ModelManifest,
+    file_sha256,
+)
+from pneumoviewer.core.inference.models import load_model_dir
+from pneumoviewer.core.postprocessing import PostprocessParams
+from pneumoviewer.core.preprocessing import clahe, resize_probability, to_model_input
+
+__all__ = ["InferenceEngine", "Prediction", "platt_probability", "scores_to_probability"]
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """What the models say about one image.
+
+    Attributes
+    ----------
+    image_id : str
+        The image's id as given to :meth:`InferenceEngine.predict`.
+    class_probability : float or None
+        Probability of pneumothorax from the classifier (None without a classifier).
+    class_score : float or None
+        The raw classifier output: the SVM margin, or ``logit1 - logit0`` for softmax.
+    probability_map : numpy.ndarray or None
+        float32, shape (H, W) of the input image, values in [0, 1] (None without a
+        segmenter). Thresholds are applied later (:mod:`pneumoviewer.core.postprocessing`).
+    device : str
+        Where it ran (``"cpu"`` or ``"cuda"``).
+    seconds : float
+        Wall time of preprocessing + models + resizing for this image.
+
+    """
+
+    image_id: str
+    class_probability: float | None
+    class_score: float | None
+    probability_map: np.ndarray | None
+    device: str
+    seconds: float
+
+
+def platt_probability(margin: np.ndarray | float, a: float, b: float) -> np.ndarray:
+    """Platt scaling of an SVM margin: ``p = 1 / (1 + exp(a * margin + b))``.
+
+    Parameters
+    ----------
+    margin : array-like of float
+        SVM margins, any shape.
+    a, b : float
+        Platt parameters (``a`` is negative for a margin that grows with the positive class).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 probabilities in [0, 1], same shape as ``margin``.
+
+    """
+    z = np.clip(a * np.asarray(margin, dtype=np.float64) + b, -700.0, 700.0)
+    return 1.0 / (1.0 + np.exp(z))
+
+
+def scores_to_probability(raw: np.ndarray, spec: ClassifierSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Turn raw classifier outputs into (probability, score) per image.
+
+    Parameters
+    ----------
+    raw : numpy.ndarray
+        float, shape (N, 1) for the svm head or (N, 2) for the softmax head.
+    spec : ClassifierSpec
+        Head and Platt parameters.
+
+    Returns
+    -------
+    probability, score : numpy.ndarray
+        float64, shape (N,). svm: score is the margin, probability the Platt-scaled margin
+        (``sigmoid(margin)`` without Platt). softmax: score is ``logit1 - logit0`` and the
+        probability its sigmoid (= softmax of class 1).
+
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    if spec.head == "svm":
+        score = raw[:, 0]
+        if spec.platt_a is not None and spec.platt_b is not None:
+            return platt_probability(score, spec.platt_a, spec.platt_b), score
+    else:
+        score = raw[:, 1] - raw[:, 0]
+    return platt_probability(score, -1.0, 0.0), score
+
+
+class InferenceEngine:
+    """Run a model directory's classifier and segmenter on uint8 images.
+
+    Parameters
+    ----------
+    model_dir : path-like
+        A model directory (``manifest.json`` + safetensors), see :mod:`.manifest`.
+    device : {"auto", "cpu", "cuda"}
+        ``auto`` prefers CUDA. A CUDA failure (unavailable, out of memory, unsupported GPU)
+        at load or inference falls back to the CPU and adds a message to :attr:`warnings`.
+    tta : bool
+        Horizontal-flip test-time augmentation: average the probabilities of the image and
+        its mirror image (the mirrored map is flipped back first).
+
+    Attributes
+    ----------
+    manifest : ModelManifest
+    manifest_sha256 : str
+        sha256 of ``manifest.json`` (for provenance).
+    device : str
+        ``"cpu"`` or ``"cuda"``, where the models are now.
+    warnings : list of str
+        Fallbacks that happened, in words a user understands.
+
+    Raises
+    ------
+    ModelLoadError
+        When the model directory cannot be loaded.
+
+    Notes
+    -----
+    Use one engine from one thread at a time (see the module docstring).
+
+    """
+
+    def __init__(
+        self, model_dir: str | os.PathLike, *, device: str = "auto", tta: bool = False
+    ) -> None:
+        self.model_dir = Path(model_dir)
+        self.tta = bool(tta)
+        self.warnings: list[str] = []
+        dev = resolve_device(device, warnings=self.warnings)
+        try:
+            loaded = load_model_dir(self.model_dir, device=dev)
+        except Exception as exc:
+            if dev.type != "cuda" or not is_cuda_failure(exc):
+                raise
+            self.warnings.append(f"Loading the model on CUDA failed ({exc}); using the CPU.")
+            dev = torch.device("cpu")
+            loaded = load_model_dir(self.model_dir, device=dev)
+        self.manifest: ModelManifest = loaded.manifest
+        self.manifest_sha256 = file_sha256(self.model_dir / MANIFEST_NAME)
+        self._classifier: nn.Module | None = loaded.classifier
+        self._segmenter: nn.Module | None = loaded.segmenter
+        self._place(dev)
+
+    # --- device handling ----------------------------------------------------------------
+
+    def _place(self, dev: torch.device) -> None:
+        fmt = torch.channels_last if dev.type == "cpu" else torch.contiguous_format
+        for net in (self._classifier, self._segmenter):
+            if net is not None:
+                net.to(device=dev, dtype=torch.float32, memory_format=fmt)
+        self._device = dev
+
+    @property
+    def device(self) -> str:
+        """Where the models run now: ``"cpu"`` or ``"cuda"``."""
+        return self._device.type
+
+    def _fall_back_to_cpu(self, exc: BaseException) -> None:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        self.warnings.append(f"CUDA failed during inference ({first[:160]}); using the CPU.")
+        self._place(torch.device("cpu"))
+        try:
+            torch.cuda.empty_cache()
+        except Exception:  # pragma: no cover - best effort
+            pass
+
+    # --- inference ----------------------------------------------------------------------
+
+    def postprocess_params(self) -> PostprocessParams:
+        """Return the manifest's default post-processing (threshold, min area, gate)."""
+        seg = self.manifest.segmenter
+        if seg is None:
+            return PostprocessParams()
+        gate = seg.gate_threshold is not None and self.manifest.classifier is not None
+        return PostprocessParams(
+            mask_threshold=seg.mask_threshold,
+            min_area=seg.min_area,
+            gate_enabled=gate,
+            gate_threshold=seg.gate_threshold if seg.gate_threshold is not None else 0.5,
+        )
+
+    def _inputs(self, pixels: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """CLAHE once at full resolution, then each model's resize + normalisation."""
+        if not isinstance(pixels, np.ndarray) or pixels.ndim != 2 or pixels.dtype != np.uint8:
+            raise ValueError(
+                f"expected a uint8 (H, W) image, got {getattr(pixels, 'dtype', type(pixels))} "
+                f"{getattr(pixels, 'shape', '')}"
+            )
+        base = pixels if self.manifest.clahe is None else clahe(pixels, self.manifest.clahe)
+        out = []
+        for spec in (self.manifest.classifier, self.manifest.segmenter):
+            if spec is None:
+                out.append(None)
+                continue
+            out.append(
+                to_model_input(
+                    base,
+                    size=spec.input_size,
+                    clahe_params=None,
+                    mean=spec.mean,
+                    std=spec.std,
+                    channels=spec.in_channels,
+                )
+            )
+        return out[0], out[1]
+
+    def _run(self, net: nn.Module, batch: np.ndarray) -> torch.Tensor:
+        """Forward (N, C, S, S) float32 (plus mirrored copies with TTA) on the device."""
+        dev = self._device
+        x = torch.from_numpy(batch).to(dev, non_blocking=True)
+        if self.tta:
+            x = torch.cat([x, x.flip(-1)])
+        if dev.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), autocast_context(dev):
+            return net(x).float().cpu()
+
+    def _forward(self, cls_batch, seg_batch) -> tuple[np.ndarray | None, np.ndarray | None]:
+        n = len(cls_batch if cls_batch is not None else seg_batch)
+        raw = prob = None
+        if cls_batch is not None:
+            out = self._run(self._classifier, cls_batch).numpy().astype(np.float64)
+            raw = out
+        if seg_batch is not None:
+            logits = self._run(self._segmenter, seg_batch)[:, 0]
+            p = torch.sigmoid(logits)
+            if self.tta:
+                p = (p[:n] + p[n:].flip(-1)) / 2
+            prob = p.numpy().astype(np.float32, copy=False)
+        return raw, prob
+
+    def _forward_with_fallback(self, cls_batch, seg_batch):
+        try:
+            return self._forward(cls_batch, seg_batch)
+        except Exception as exc:
+            if self._device.type != "cuda" or not is_cuda_failure(exc):
+                raise
+            self._fall_back_to_cpu(exc)
+            return self._forward(cls_batch, seg_batch)
+
+    def predict(self, pixels: np.ndarray, *, image_id: str = "") -> Prediction:
+        """Run the models on one image.
+
+        Parameters
+        ----------
+        pixels : numpy.ndarray
+            uint8, shape (H, W), the display image (air dark), any size.
+        image_id : str
+            Copied into the result.
+
+        Returns
+        -------
+        Prediction
+            ``probability_map`` is float32 (H, W) in [0, 1].
+
+        """
+        return self.predict_batch([pixels], image_ids=[image_id])[0]
+
+    def predict_batch(
+        self, images: Sequence[np.ndarray], *, image_ids: Sequence[str] | None = None
+    ) -> list[Prediction]:
+        """Run the models on several images in one forward pass per model.
+
+        Parameters
+        ----------
+        images : sequence of numpy.ndarray
+            uint8 (H_i, W_i) images; sizes may differ.
+        image_ids : sequence of str or None
+            One id per image (default ``""``).
+
+        Returns
+        -------
+        list of Prediction
+            In input order; each map at its own image's resolution. ``seconds`` is the
+            batch's wall time divided by the number of images.
+
+        """
+        if not images:
+            return []
+        ids = list(image_ids) if image_ids is not None else [""] * len(images)
+        if len(ids) != len(images):
+            raise ValueError("image_ids must have one id per image")
+        t0 = time.perf_counter()
+        pairs = [self._inputs(img) for img in images]
+        cls_batch = None if pairs[0][0] is None else np.stack([p[0] for p in pairs])
+        seg_batch = None if pairs[0][1] is None else np.stack([p[1] for p in pairs])
+        raw, prob = self._forward_with_fallback(cls_batch, seg_batch)
+        n = len(images)
+        probs = scores = None
+        if raw is not None:
+            p_all, s_all = scores_to_probability(raw, self.manifest.classifier)
+            if self.tta:  # average the probabilities (and scores) of image and mirror image
+                p_all = (p_all[:n] + p_all[n:]) / 2
+                s_all = (s_all[:n] + s_all[n:]) / 2
+            probs, scores = p_all, s_all
+        maps = [None] * n
+        if prob is not None:
+            maps = [resize_probability(prob[i], img.shape) for i, img in enumerate(images)]
+            for m in maps:
+                np.clip(m, 0.0, 1.0, out=m)
+        seconds = (time.perf_counter() - t0) / n
+        return [
+            Prediction(
+                image_id=ids[i],
+                class_probability=None if probs is None else float(probs[i]),
+                class_score=None if scores is None else float(scores[i]),
+                probability_map=maps[i],
+                device=self.device,
+                seconds=seconds,
+            )
+            for i in range(n)
+        ]
