@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+import pytest
+
+from pneumoviewer.core.preprocessing import (
+    ClaheParams,
+    clahe,
+    resize_image,
+    resize_probability,
+    to_model_input,
+)
+
+
+def low_contrast_image(h: int = 256, w: int = 256) -> np.ndarray:
+    """A smooth ramp (100..120) with faint texture (+-3): low local contrast."""
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(100, 120, w)[None, :].repeat(h, axis=0)
+    texture = cv2.GaussianBlur(rng.normal(0, 3, (h, w)), (0, 0), 2) * 3
+    return np.clip(ramp + texture, 0, 255).astype(np.uint8)
+
+
+def local_std(img: np.ndarray, k: int = 15) -> float:
+    """Mean over pixels of the standard deviation in a k x k window."""
+    x = img.astype(np.float64)
+    m = cv2.blur(x, (k, k))
+    m2 = cv2.blur(x * x, (k, k))
+    return float(np.sqrt(np.maximum(m2 - m * m, 0)).mean())
+
+
+def test_clahe_params_round_trip_through_json():
+    p = ClaheParams(clip_limit=3.5, tile_grid=(4, 6))
+    d = json.loads(json.dumps(p.to_dict()))
+    assert d == {"clip_limit": 3.5, "tile_grid": [4, 6]}
+    q = ClaheParams.from_dict(d)
+    assert q == p
+    assert hash(q) == hash(p)
+    assert ClaheParams.from_dict({}) == ClaheParams()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"clip_limit": 0}, {"clip_limit": float("nan")}, {"tile_grid": (0, 8)}, {"tile_grid": (8,)}],
+)
+def test_clahe_params_rejects_invalid(kwargs):
+    with pytest.raises(ValueError):
+        ClaheParams(**kwargs)
+
+
+def test_clahe_params_from_dict_rejects_unknown_key():
+    with pytest.raises(ValueError, match="clip"):
+        ClaheParams.from_dict({"cliplimit": 2.0})
+
+
+def test_clahe_increases_local_contrast():
+    img = low_contrast_image()
+    out = clahe(img, ClaheParams(clip_limit=2.0, tile_grid=(8, 8)))
+    assert out.shape == img.shape and out.dtype == np.uint8 and out.flags.c_contiguous
+    assert local_std(out) > 2.0 * local_std(img)
+
+
+def test_clahe_is_deterministic_and_matches_opencv():
+    img = low_contrast_image()
+    p = ClaheParams(clip_limit=3.0, tile_grid=(4, 4))
+    a = clahe(img, p)
+    b = clahe(img, p)
+    ref = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(4, 4)).apply(img)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, ref)
+    # The parameters matter: another clip limit gives another image.
+    assert not np.array_equal(a, clahe(img, ClaheParams(clip_limit=1.0, tile_grid=(4, 4))))
+
+
+def test_clahe_identical_across_threads():
+    img = low_contrast_image()
+    p = ClaheParams()
+    ref = clahe(img, p)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: clahe(img, p), range(16)))
+    for r in results:
+        np.testing.assert_array_equal(r, ref)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [np.zeros((8, 8), np.float32), np.zeros((8, 8, 3), np.uint8), np.zeros((0, 8), np.uint8)],
+)
+def test_clahe_rejects_non_gray_uint8(bad):
+    with pytest.raises(ValueError, match="image"):
+        clahe(bad)
+
+
+def test_to_model_input_constant_image_exact():
+    img = np.full((100, 80), 51, np.uint8)  # 51 / 255 = 0.2
+    x = to_model_input(img, size=64, clahe_params=None, mean=0.5, std=0.25, channels=3)
+    assert x.shape == (3, 64, 64)
+    assert x.dtype == np.float32
+    assert x.flags.c_contiguous
+    # (0.2 - 0.5) / 0.25 = -1.2 everywhere, in every channel.
+    np.testing.assert_allclose(x, -1.2, atol=1e-6)
+
+
+def test_to_model_input_uses_area_averaging():
+    block = np.array(
+        [[0, 16, 32, 48], [64, 80, 96, 112], [128, 144, 160, 176], [192, 208, 224, 240]]
+    )
+    img = np.tile(block, (16, 16)).astype(np.uint8)  # 64 x 64 of 4 x 4 blocks
+    x = to_model_input(img, size=16, clahe_params=None, mean=0.0, std=1.0, channels=1)
+    assert x.shape == (1, 16, 16)
+    # INTER_AREA averages each 4 x 4 block: mean = 120, so 120 / 255.
+    np.testing.assert_allclose(x, 120 / 255, atol=1e-6)
+
+
+def test_to_model_input_applies_clahe_before_resize():
+    img = low_contrast_image(128, 128)
+    p = ClaheParams()
+    x = to_model_input(img, size=64, clahe_params=p, mean=0.0, std=1.0, channels=2)
+    expected = cv2.resize(clahe(img, p), (64, 64), interpolation=cv2.INTER_AREA) / 255.0
+    np.testing.assert_allclose(x[0], expected, atol=1e-6)
+    np.testing.assert_array_equal(x[0], x[1])
+
+
+@pytest.mark.parametrize("kwargs", [{"std": 0.0}, {"channels": 0}, {"mean": float("nan")}])
+def test_to_model_input_rejects_bad_normalisation(kwargs):
+    args = {"size": 8, "clahe_params": None, "mean": 0.5, "std": 0.25, "channels": 1} | kwargs
+    with pytest.raises(ValueError):
+        to_model_input(np.zeros((16, 16), np.uint8), **args)
+
+
+def test_resize_image_down_area_up_linear_and_identity():
+    img = np.tile(np.array([[0, 255], [255, 0]], np.uint8), (8, 8))  # 16 x 16 checker
+    down = resize_image(img, 8)
+    assert down.shape == (8, 8)
+    np.testing.assert_array_equal(down, 128)  # (0 + 255 + 255 + 0) / 4 = 127.5 -> 128
+    up = resize_image(np.array([[0, 200]], np.uint8), (1, 4))
+    assert up.shape == (1, 4)
+    assert up[0, 0] == 0 and up[0, -1] == 200 and 0 < up[0, 1] < up[0, 2] < 200
+    assert resize_image(img, (16, 16)) is img
+
+
+def test_resize_probability_bilinear_float32():
+    prob = np.array([[0.0, 1.0], [0.0, 1.0]], np.float32)
+    out = resize_probability(prob, (6, 8))
+    assert out.shape == (6, 8) and out.dtype == np.float32 and out.flags.c_contiguous
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    # Left-to-right ramp, identical in every row.
+    assert np.all(np.diff(out[0]) >= 0) and out[0, 0] == 0.0 and out[0, -1] == 1.0
+    np.testing.assert_array_equal(out, np.repeat(out[:1], 6, axis=0))
+    const = resize_probability(np.full((4, 4), 0.3, np.float64), (9, 7))
+    assert const.dtype == np.float32
+    np.testing.assert_allclose(const, 0.3, atol=1e-7)
+
+
+def test_resize_probability_rejects_bad_input():
+    with pytest.raises(ValueError):
+        resize_probability(np.zeros((4, 4), np.uint8), (8, 8))
+    with pytest.raises(ValueError):
+        resize_probability(np.zeros((4, 4, 1), np.float32), (8, 8))
