@@ -15,6 +15,7 @@ def tiny_manifest(
     input_size: int = 64,
     platt: tuple[float, float] | None = None,
     gate_threshold: float | None = None,
+    clahe: bool = True,
 ):
     """Return the manifest of a tiny model (DenseNet-121 + U-Net resnet18, ``input_size``)."""
     from pneumoviewer.core.inference.manifest import (
@@ -51,7 +52,7 @@ def tiny_manifest(
         name="tiny-test",
         description="Randomly initialised tiny model for tests (meaningless outputs).",
         demo=True,
-        clahe=ClaheParams(),
+        clahe=ClaheParams() if clahe else None,
         classifier=cls_spec,
         segmenter=seg_spec,
         training={"data": "none (random initialisation)", "images": 0},
@@ -69,6 +70,7 @@ def make_tiny_model_dir(
     platt: tuple[float, float] | None = None,
     gate_threshold: float | None = None,
     fp16: bool = False,
+    clahe: bool = True,
 ) -> Path:
     """Build and save a tiny random model directory at ``path``; return ``path``.
 
@@ -90,6 +92,7 @@ def make_tiny_model_dir(
         input_size=input_size,
         platt=platt,
         gate_threshold=gate_threshold,
+        clahe=clahe,
     )
     torch.manual_seed(seed)
     cls_net = build_classifier(manifest.classifier) if classifier else None
