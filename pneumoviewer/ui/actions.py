@@ -1,0 +1,145 @@
+"""One table of actions and shortcuts: it creates the QActions and the help dialog's list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDialog, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    """A user command: name (attribute key), menu text, shortcuts, what it does."""
+
+    name: str
+    text: str
+    shortcuts: tuple[str, ...] = ()
+    help: str = ""
+    checkable: bool = False
+    menu: str = ""
+
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("open_folder", "&Open folder…", ("Ctrl+O",), "Open a folder of DICOMs", menu="File"),
+    ActionSpec(
+        "export_png", "&Export annotated PNG…", ("Ctrl+E",), "Export the current image", menu="File"
+    ),
+    ActionSpec(
+        "export_all", "Export &all…", (), "Export every listed image (background)", menu="File"
+    ),
+    ActionSpec("quit", "&Quit", ("Ctrl+Q",), "Quit", menu="File"),
+    ActionSpec("next_image", "Next image", ("Down",), "Next row of the list", menu="Go"),
+    ActionSpec("prev_image", "Previous image", ("Up",), "Previous row of the list", menu="Go"),
+    ActionSpec("page_down", "Page down", ("PgDown",), "Ten rows down", menu="Go"),
+    ActionSpec("page_up", "Page up", ("PgUp",), "Ten rows up", menu="Go"),
+    ActionSpec(
+        "triage",
+        "&Triage (sort by AI probability)",
+        ("Ctrl+T",),
+        "Most suspicious first",
+        menu="Go",
+    ),
+    ActionSpec("analyse", "&Analyse image", ("A",), "Run the model on this image", menu="Analysis"),
+    ActionSpec(
+        "analyse_all",
+        "Analyse a&ll",
+        ("Shift+A",),
+        "Run the model on all listed (filtered) images",
+        menu="Analysis",
+    ),
+    ActionSpec("cancel", "&Cancel", ("Esc",), "Cancel the running batch", menu="Analysis"),
+    ActionSpec(
+        "threshold_up", "Threshold +0.05", ("+", "="), "Raise the mask threshold", menu="Analysis"
+    ),
+    ActionSpec(
+        "threshold_down", "Threshold −0.05", ("-",), "Lower the mask threshold", menu="Analysis"
+    ),
+    ActionSpec("contrast", "CLAHE &contrast", ("C",), "Toggle raw / CLAHE", True, "View"),
+    ActionSpec(
+        "show_truth", "&Ground truth", ("G",), "Toggle the ground-truth overlay", True, "View"
+    ),
+    ActionSpec(
+        "show_prediction", "&Prediction", ("P",), "Toggle the prediction overlay", True, "View"
+    ),
+    ActionSpec(
+        "difference", "&Difference (TP/FP/FN)", ("D",), "Toggle difference mode", True, "View"
+    ),
+    ActionSpec("fit", "&Fit to window", ("F",), "Fit the image to the canvas", menu="View"),
+    ActionSpec(
+        "one_to_one", "&1:1 pixels", ("1",), "One image pixel per screen pixel", menu="View"
+    ),
+    ActionSpec(
+        "reset_levels", "&Reset window/level", ("R",), "Back to the full range", menu="View"
+    ),
+    ActionSpec("load_model", "&Load model…", (), "Pick a model directory", menu="Model"),
+    ActionSpec("shortcuts", "&Keyboard shortcuts", ("F1",), "This list", menu="Help"),
+    ActionSpec("about", "&About", (), "About pneumoviewer", menu="Help"),
+)
+
+#: Mouse gestures listed with the shortcuts (not actions).
+MOUSE_HELP: tuple[tuple[str, str], ...] = (
+    ("Wheel", "Zoom"),
+    ("Left drag", "Pan"),
+    ("Right drag", "Window (left/right) and level (up/down)"),
+    ("Drop a folder", "Open it"),
+)
+
+
+def build_actions(parent: QWidget) -> dict[str, QAction]:
+    """Create one QAction per :data:`ACTIONS` entry, parented to ``parent``.
+
+    Parameters
+    ----------
+    parent : QWidget
+        The main window (window-wide shortcuts).
+
+    Returns
+    -------
+    dict of str to QAction
+        Keyed by :attr:`ActionSpec.name`.
+
+    """
+    actions = {}
+    for spec in ACTIONS:
+        action = QAction(spec.text, parent)
+        action.setObjectName(spec.name)
+        action.setShortcuts([QKeySequence(s) for s in spec.shortcuts])
+        action.setCheckable(spec.checkable)
+        tip = spec.help + (f" ({', '.join(spec.shortcuts)})" if spec.shortcuts else "")
+        action.setToolTip(tip)
+        action.setStatusTip(spec.help)
+        parent.addAction(action)
+        actions[spec.name] = action
+    return actions
+
+
+def shortcut_rows() -> list[tuple[str, str]]:
+    """Return ``(keys, what)`` rows for the help dialog, from the same table as the actions."""
+    rows = [
+        (" / ".join(s.shortcuts), f"{s.text.replace('&', '')} — {s.help}")
+        for s in ACTIONS
+        if s.shortcuts
+    ]
+    return rows + list(MOUSE_HELP)
+
+
+class ShortcutsDialog(QDialog):
+    """Help → Keyboard shortcuts: a two-column table built from :data:`ACTIONS`."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        rows = shortcut_rows()
+        self.table = QTableWidget(len(rows), 2, self)
+        self.table.setHorizontalHeaderLabels(["Keys", "Action"])
+        for i, (keys, what) in enumerate(rows):
+            self.table.setItem(i, 0, QTableWidgetItem(keys))
+            self.table.setItem(i, 1, QTableWidgetItem(what))
+        self.table.verticalHeader().hide()
+        self.table.resizeColumnsToContents()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+        self.resize(560, 560)

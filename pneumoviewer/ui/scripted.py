@@ -1,0 +1,100 @@
+"""Hidden ``--screenshot`` support: run a few steps, grab the window, save it, quit.
+
+Used by the Xvfb test and to make the documentation screenshots; not a user feature.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer
+
+log = logging.getLogger(__name__)
+
+
+class ScreenshotDriver(QObject):
+    """Drive ``window`` through ``script`` steps, then save ``window.grab()`` to ``path``.
+
+    Parameters
+    ----------
+    window : MainWindow
+        The viewer.
+    path : Path
+        PNG to write.
+    script : str
+        Comma-separated steps: ``analyse``, ``analyse_all``, ``clahe``, ``difference``,
+        ``down``, ``outline``, ``triage``, ``select:N``.
+    want_model : bool
+        Wait for the model before running the steps.
+
+    """
+
+    def __init__(self, window, path: Path, *, script: str = "", want_model: bool = False):
+        super().__init__(window)
+        self.window, self.path = window, path
+        self.steps = [s.strip() for s in script.split(",") if s.strip()]
+        self.want_model = want_model
+        self.started = False
+        QTimer.singleShot(120_000, self.finish)  # never hang a test
+
+    def on_image(self, _image_id: str) -> None:
+        """First image shown: wait for the model when needed, then run the steps."""
+        if self.started:
+            return
+        self.started = True
+        if self.want_model and self.window.model_info is None:
+            self.window.model_ready.connect(lambda _i: QTimer.singleShot(200, self.next_step))
+            self.window.analysis_failed.connect(lambda *_: None)
+        else:
+            QTimer.singleShot(300, self.next_step)
+
+    def next_step(self) -> None:
+        """Run the next step; the ones that wait reconnect here when done."""
+        w = self.window
+        if not self.steps:
+            QTimer.singleShot(400, self.finish)
+            return
+        step = self.steps.pop(0)
+        log.info("screenshot step %s", step)
+        if step == "analyse":
+            w.result_arrived.connect(self._once_result)
+            w.analyse_current()
+            return
+        if step == "analyse_all":
+            w.batch_done.connect(self._once_batch)
+            w.analyse_all()
+            return
+        if step == "clahe":
+            w.actions["contrast"].setChecked(True)
+        elif step == "difference":
+            w.actions["difference"].setChecked(True)
+        elif step == "outline":
+            w.controls.outline_combo.setCurrentIndex(1)
+        elif step == "down":
+            w.study_list.move(1)
+        elif step == "triage":
+            w.study_list.triage()
+        elif step.startswith("select:"):
+            w.study_list.select_row(int(step.split(":", 1)[1]))
+        elif step.startswith("threshold:"):
+            w.controls.set_threshold(float(step.split(":", 1)[1]))
+        QTimer.singleShot(400, self.next_step)
+
+    def _once_result(self, _image_id: str) -> None:
+        self.window.result_arrived.disconnect(self._once_result)
+        QTimer.singleShot(100, self.next_step)
+
+    def _once_batch(self, *_args) -> None:
+        self.window.batch_done.disconnect(self._once_batch)
+        QTimer.singleShot(300, self.next_step)
+
+    def finish(self) -> None:
+        """Save the grab and close the window."""
+        if self.path is None:
+            return
+        path, self.path = self.path, None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ok = self.window.grab().save(str(path))
+        log.info("screenshot %s saved=%s", path, ok)
+        self.window.close()

@@ -1,0 +1,154 @@
+"""The study list dock: filter box, state filter, triage button and the sortable table."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pneumoviewer.ui.study_model import (
+    COL_PROB,
+    ID_ROLE,
+    STATE_FILTERS,
+    StudyFilterProxy,
+    StudyTableModel,
+)
+
+
+class StudyListPanel(QWidget):
+    """Table of studies with filters; emits :attr:`current_changed` with the image id.
+
+    Parameters
+    ----------
+    parent : QWidget or None
+        Owner.
+
+    """
+
+    current_changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = StudyTableModel(self)
+        self.proxy = StudyFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+
+        self.filter_edit = QLineEdit(self)
+        self.filter_edit.setPlaceholderText("Filter by id, view, sex…")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.state_combo = QComboBox(self)
+        for label, key in STATE_FILTERS:
+            self.state_combo.addItem(label, key)
+        self.triage_button = QPushButton("Triage ▼", self)
+        self.triage_button.setToolTip("Sort by AI probability, most suspicious first")
+        self.count_label = QLabel("", self)
+        self.count_label.setStyleSheet("color: #9aa3ad;")
+
+        self.view = QTableView(self)
+        self.view.setModel(self.proxy)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setAlternatingRowColors(True)
+        self.view.setShowGrid(False)
+        self.view.setWordWrap(False)
+        self.view.verticalHeader().hide()
+        self.view.verticalHeader().setDefaultSectionSize(22)
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        header.resizeSection(0, 150)
+        for col, width in zip(range(1, 8), (44, 36, 40, 70, 62, 64, 54), strict=True):
+            header.resizeSection(col, width)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.filter_edit, 1)
+        top.addWidget(self.state_combo)
+        bottom = QHBoxLayout()
+        bottom.setContentsMargins(0, 0, 0, 0)
+        bottom.addWidget(self.count_label, 1)
+        bottom.addWidget(self.triage_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setSpacing(5)
+        layout.addLayout(top)
+        layout.addWidget(self.view, 1)
+        layout.addLayout(bottom)
+
+        self.filter_edit.textChanged.connect(self.proxy.set_text)
+        self.state_combo.currentIndexChanged.connect(
+            lambda _i: self.proxy.set_state(self.state_combo.currentData())
+        )
+        self.triage_button.clicked.connect(self.triage)
+        self.view.selectionModel().currentRowChanged.connect(self._on_current)
+        for sig in (
+            self.proxy.rowsInserted,
+            self.proxy.rowsRemoved,
+            self.proxy.modelReset,
+            self.proxy.layoutChanged,
+        ):
+            sig.connect(self._update_count)
+
+    def _update_count(self, *args) -> None:
+        total, shown = self.model.rowCount(), self.proxy.rowCount()
+        text = f"{total} images" if shown == total else f"{shown} of {total} images"
+        self.count_label.setText(text)
+
+    def _on_current(self, current, _previous) -> None:
+        if current.isValid():
+            self.current_changed.emit(self.proxy.data(current, ID_ROLE))
+
+    # --- navigation ---------------------------------------------------------------------
+    def triage(self) -> None:
+        """Sort by AI probability, descending (most suspicious first)."""
+        self.view.sortByColumn(COL_PROB, Qt.SortOrder.DescendingOrder)
+
+    def current_id(self) -> str | None:
+        """Return the selected image id (None when nothing is selected)."""
+        index = self.view.currentIndex()
+        return self.proxy.data(index, ID_ROLE) if index.isValid() else None
+
+    def select_row(self, proxy_row: int) -> None:
+        """Select the visible row ``proxy_row`` (clamped to the table)."""
+        n = self.proxy.rowCount()
+        if n == 0:
+            return
+        proxy_row = max(0, min(n - 1, proxy_row))
+        index = self.proxy.index(proxy_row, 0)
+        flags = (
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows
+        )
+        self.view.selectionModel().setCurrentIndex(index, flags)
+        self.view.scrollTo(index)
+
+    def select_id(self, image_id: str) -> bool:
+        """Select ``image_id`` when it is visible; return whether it was."""
+        row = self.model.row_of(image_id)
+        if row is None:
+            return False
+        index = self.proxy.mapFromSource(self.model.index(row, 0))
+        if not index.isValid():
+            return False
+        self.select_row(index.row())
+        return True
+
+    def move(self, delta: int) -> None:
+        """Move the selection by ``delta`` visible rows."""
+        index = self.view.currentIndex()
+        start = index.row() if index.isValid() else (-1 if delta > 0 else 0)
+        self.select_row(start + delta)

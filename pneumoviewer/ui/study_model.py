@@ -1,0 +1,256 @@
+"""The study table: a QAbstractTableModel of rows plus a sort/filter proxy."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QColor
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+ID_ROLE = Qt.ItemDataRole.UserRole + 2
+
+COLUMNS = ("ImageId", "View", "Sex", "Age", "Truth", "AI prob", "Area", "Dice")
+COL_ID, COL_VIEW, COL_SEX, COL_AGE, COL_TRUTH, COL_PROB, COL_AREA, COL_DICE = range(8)
+
+#: State filters offered in the list (label, key).
+STATE_FILTERS = (
+    ("All", "all"),
+    ("Ground truth positive", "gt_positive"),
+    ("Predicted positive", "pred_positive"),
+    ("False negative", "false_negative"),
+    ("False positive", "false_positive"),
+    ("Not analysed", "not_analysed"),
+)
+
+
+@dataclass(slots=True)
+class StudyRow:
+    """One image in the list: header data, truth, and the latest analysis numbers."""
+
+    image_id: str
+    path: Path
+    metadata: Any = None
+    truth: bool | None = None
+    probability: float | None = None
+    area: int | None = None
+    dice: float | None = None
+    analysed: bool = False
+    error: str | None = None
+    predicted: bool | None = None
+
+    @property
+    def predicted_positive(self) -> bool | None:
+        """Post-processed mask non-empty (classifier label without a map); None before."""
+        if not self.analysed:
+            return None
+        if self.predicted is not None:
+            return self.predicted
+        return self.probability is not None and self.probability >= 0.5
+
+
+def _age(metadata: Any) -> float | None:
+    text = getattr(metadata, "patient_age", None)
+    if not text:
+        return None
+    digits = "".join(ch for ch in str(text) if ch.isdigit())
+    return float(digits) if digits else None
+
+
+class StudyTableModel(QAbstractTableModel):
+    """Rows of :class:`StudyRow`; numbers sort as numbers through :data:`SORT_ROLE`."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.rows: list[StudyRow] = []
+        self._index: dict[str, int] = {}
+
+    # --- Qt model API -----------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, D102
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, D102
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: D102
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):  # noqa: D102
+        if not index.isValid():
+            return None
+        row, col = self.rows[index.row()], index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row, col)
+        if role == SORT_ROLE:
+            return self._sort_key(row, col)
+        if role == ID_ROLE:
+            return row.image_id
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if row.error:
+                return QColor(230, 90, 90)
+            if col == COL_TRUTH and row.truth:
+                return QColor(200, 150, 255)
+            if col == COL_PROB and row.predicted_positive:
+                return QColor(255, 215, 0)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return row.error or str(row.path)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col >= COL_AGE:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    @staticmethod
+    def _display(row: StudyRow, col: int) -> str:
+        md = row.metadata
+        if col == COL_ID:
+            return ("⚠ " if row.error else "") + row.image_id
+        if col == COL_VIEW:
+            return getattr(md, "view_position", None) or ""
+        if col == COL_SEX:
+            return getattr(md, "patient_sex", None) or ""
+        if col == COL_AGE:
+            age = _age(md)
+            return "" if age is None else f"{age:.0f}"
+        if col == COL_TRUTH:
+            return {True: "positive", False: "negative", None: "unknown"}[row.truth]
+        if col == COL_PROB:
+            return "" if row.probability is None else f"{row.probability:.3f}"
+        if col == COL_AREA:
+            return "" if row.area is None else f"{row.area:,}"
+        if col == COL_DICE:
+            return "" if row.dice is None or math.isnan(row.dice) else f"{row.dice:.3f}"
+        return ""
+
+    @staticmethod
+    def _sort_key(row: StudyRow, col: int):
+        missing = -1.0  # unknown numbers sort below every real value
+        if col in (COL_ID, COL_VIEW, COL_SEX):
+            return StudyTableModel._display(row, col).lower()
+        if col == COL_AGE:
+            age = _age(row.metadata)
+            return missing if age is None else age
+        if col == COL_TRUTH:
+            return {True: 1.0, False: 0.0, None: missing}[row.truth]
+        if col == COL_PROB:
+            return missing if row.probability is None else float(row.probability)
+        if col == COL_AREA:
+            return missing if row.area is None else float(row.area)
+        if col == COL_DICE:
+            return missing if row.dice is None or math.isnan(row.dice) else float(row.dice)
+        return None
+
+    # --- editing -----------------------------------------------------------------------
+    def clear(self) -> None:
+        """Remove every row."""
+        self.beginResetModel()
+        self.rows.clear()
+        self._index.clear()
+        self.endResetModel()
+
+    def append_rows(self, rows: list[StudyRow]) -> None:
+        """Append a batch of rows (one insert notification for the batch)."""
+        rows = [r for r in rows if r.image_id not in self._index]
+        if not rows:
+            return
+        first = len(self.rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
+        for offset, r in enumerate(rows):
+            self._index[r.image_id] = first + offset
+            self.rows.append(r)
+        self.endInsertRows()
+
+    def row_of(self, image_id: str) -> int | None:
+        """Return the source row of ``image_id`` (None when absent)."""
+        return self._index.get(image_id)
+
+    def get(self, image_id: str) -> StudyRow | None:
+        """Return the row object of ``image_id``."""
+        i = self._index.get(image_id)
+        return None if i is None else self.rows[i]
+
+    def update(self, image_id: str, **fields: Any) -> None:
+        """Set fields of one row and notify views."""
+        i = self._index.get(image_id)
+        if i is None:
+            return
+        for key, value in fields.items():
+            setattr(self.rows[i], key, value)
+        self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
+
+    def notify_all(self) -> None:
+        """Tell views every row may have changed (after a bulk update of the row objects)."""
+        if self.rows:
+            self.dataChanged.emit(
+                self.index(0, 0), self.index(len(self.rows) - 1, len(COLUMNS) - 1)
+            )
+
+
+class StudyFilterProxy(QSortFilterProxyModel):
+    """Filter by text (ImageId, view, sex, path) and by state; sort by :data:`SORT_ROLE`."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+        self._text = ""
+        self._state = "all"
+
+    def set_text(self, text: str) -> None:
+        """Keep rows whose id, view, sex or path contains ``text`` (case-insensitive)."""
+        self._text = text.strip().lower()
+        self.invalidateFilter()
+
+    def set_state(self, state: str) -> None:
+        """Keep rows in ``state`` (a key of :data:`STATE_FILTERS`)."""
+        self._state = state
+        self.invalidateFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent) -> bool:  # noqa: D102
+        model = self.sourceModel()
+        row: StudyRow = model.rows[source_row]
+        if self._text:
+            md = row.metadata
+            hay = " ".join(
+                [
+                    row.image_id,
+                    str(row.path.name),
+                    getattr(md, "view_position", None) or "",
+                    getattr(md, "patient_sex", None) or "",
+                ]
+            ).lower()
+            if self._text not in hay:
+                return False
+        return state_matches(row, self._state)
+
+    def image_ids(self) -> list[str]:
+        """Return the image ids of the visible rows, in display order."""
+        ids = []
+        for r in range(self.rowCount()):
+            ids.append(self.data(self.index(r, 0), ID_ROLE))
+        return ids
+
+
+def state_matches(row: StudyRow, state: str) -> bool:
+    """Return whether ``row`` belongs to the state filter ``state``."""
+    pred = row.predicted_positive
+    if state == "gt_positive":
+        return row.truth is True
+    if state == "pred_positive":
+        return pred is True
+    if state == "false_negative":
+        return row.truth is True and pred is False
+    if state == "false_positive":
+        return row.truth is False and pred is True
+    if state == "not_analysed":
+        return not row.analysed
+    return True
