@@ -192,16 +192,23 @@ class InferenceEngine:
     # --- inference ----------------------------------------------------------------------
 
     def postprocess_params(self) -> PostprocessParams:
-        """Return the manifest's default post-processing (threshold, min area, gate)."""
-        seg = self.manifest.segmenter
+        """Return the manifest's default post-processing (threshold, min area, gate).
+
+        The gate is on when the segmenter names a ``gate_threshold`` and there is a
+        classifier; without a ``gate_threshold`` its threshold (used when a user turns the
+        gate on) is the classifier's decision threshold.
+        """
+        seg, cls = self.manifest.segmenter, self.manifest.classifier
         if seg is None:
             return PostprocessParams()
-        gate = seg.gate_threshold is not None and self.manifest.classifier is not None
+        gate = seg.gate_threshold
+        if gate is None:
+            gate = cls.decision_threshold if cls is not None else 0.5
         return PostprocessParams(
             mask_threshold=seg.mask_threshold,
             min_area=seg.min_area,
-            gate_enabled=gate,
-            gate_threshold=seg.gate_threshold if seg.gate_threshold is not None else 0.5,
+            gate_enabled=seg.gate_threshold is not None and cls is not None,
+            gate_threshold=gate,
         )
 
     def _inputs(self, pixels: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -1,0 +1,143 @@
+"""Options of ``pneumoviewer predict`` and their command-line parser (no heavy imports)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["OUTPUT_NAMES", "PredictOptions", "UsageError", "add_predict_arguments", "from_args"]
+
+#: Files ``pneumoviewer predict`` writes into ``--out`` (PNGs go to ``png/<ImageId>.png``).
+OUTPUT_NAMES = ("predictions.csv", "submission.csv", "problems.csv", "metrics.json")
+
+
+class UsageError(Exception):
+    """A command-line mistake (missing folder, bad model folder, existing outputs): exit 2."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PredictOptions:
+    """Everything a batch run needs.
+
+    Attributes
+    ----------
+    folder : Path
+        Folder scanned for DICOM files (recursively).
+    out : Path
+        Output folder (created when missing).
+    model_dir : Path or None
+        Model directory; None means the bundled demo model.
+    gt_csv : Path or None
+        Ground-truth run-length CSV; None means auto-discovery next to/above ``folder``.
+    device : str
+        ``auto``, ``cpu`` or ``cuda``.
+    mask_threshold, min_area, gate
+        Post-processing overrides; None keeps the manifest's defaults.
+    tta : bool
+        Horizontal-flip test-time augmentation.
+    png : bool
+        Write annotated PNGs.
+    overwrite : bool
+        Replace existing outputs.
+    workers : int
+        Threads decoding the next images while the models run.
+    progress : bool
+        Show a tqdm progress bar on stderr.
+
+    """
+
+    folder: Path
+    out: Path
+    model_dir: Path | None = None
+    gt_csv: Path | None = None
+    device: str = "auto"
+    mask_threshold: float | None = None
+    min_area: int | None = None
+    gate: bool | None = None
+    tta: bool = False
+    png: bool = True
+    overwrite: bool = False
+    workers: int = 2
+    progress: bool = True
+
+
+def _unit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``predict`` arguments to ``parser``."""
+    parser.add_argument("folder", type=Path, help="folder with DICOM files (searched recursively)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="model directory (default: the bundled demo)"
+    )
+    parser.add_argument(
+        "--gt",
+        type=Path,
+        default=None,
+        help="ground-truth run-length CSV (default: a *rle*.csv next to or above FOLDER)",
+    )
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument(
+        "--threshold", type=_unit, default=None, help="mask threshold (default: the model's)"
+    )
+    parser.add_argument(
+        "--min-area", type=_non_negative, default=None, help="smallest region kept, in pixels"
+    )
+    parser.add_argument(
+        "--gate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="empty the mask when the classifier says negative (default: the model's)",
+    )
+    parser.add_argument("--tta", action="store_true", help="horizontal-flip test-time augmentation")
+    parser.add_argument("--no-png", action="store_true", help="do not write annotated PNGs")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument(
+        "--workers", type=_positive, default=2, help="threads decoding images ahead (default 2)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def from_args(args: argparse.Namespace) -> PredictOptions:
+    """Build :class:`PredictOptions` from parsed arguments."""
+    return PredictOptions(
+        folder=args.folder,
+        out=args.out,
+        model_dir=args.model,
+        gt_csv=args.gt,
+        device=args.device,
+        mask_threshold=args.threshold,
+        min_area=args.min_area,
+        gate=args.gate,
+        tta=args.tta,
+        png=not args.no_png,
+        overwrite=args.overwrite,
+        workers=args.workers,
+        progress=not args.no_progress,
+    )

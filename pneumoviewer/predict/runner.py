@@ -1,0 +1,380 @@
+"""The batch pipeline of ``pneumoviewer predict``: scan, decode ahead, infer, write.
+
+Decoding runs in a small thread pool a few images ahead of the models (bounded), and PNG
+writing in another thread (bounded too), so a run costs about what the models cost. A bad
+file is listed in ``problems.csv`` and the run goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from pneumoviewer.core.errors import GroundTruthError, ModelLoadError, PneumoviewerError
+from pneumoviewer.predict.options import OUTPUT_NAMES, PredictOptions, UsageError
+from pneumoviewer.predict.outputs import (
+    PREDICTION_COLUMNS,
+    ImageResult,
+    compute_metrics,
+    png_name,
+    write_csv,
+    write_json,
+    write_png,
+)
+
+__all__ = ["PredictSummary", "run_predict"]
+
+_PNG_QUEUE = 4  # annotated PNGs waiting to be written at most
+
+
+@dataclass
+class PredictSummary:
+    """What a run did: results per image, problems, written files, metrics, warnings."""
+
+    results: list[ImageResult] = field(default_factory=list)
+    problems: list[tuple[Path, str]] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+    metrics: dict | None = None
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def n_ok(self) -> int:
+        """Number of images with a prediction."""
+        return sum(r.status == "ok" for r in self.results)
+
+
+def _say(stream: TextIO | None, text: str) -> None:
+    if stream is not None:
+        print(text, file=stream, flush=True)
+
+
+def _model_dir(opts: PredictOptions) -> Path:
+    from pneumoviewer import DEMO_MODEL_DIR
+    from pneumoviewer.core.inference.manifest import read_manifest
+
+    model_dir = opts.model_dir if opts.model_dir is not None else DEMO_MODEL_DIR
+    if opts.model_dir is None and not DEMO_MODEL_DIR.is_dir():
+        raise UsageError(
+            f"no --model given and the bundled demo model is missing ({DEMO_MODEL_DIR}); "
+            "pass --model DIR (or build it with `make demo-model`)"
+        )
+    try:
+        read_manifest(model_dir)  # torch-free early check: fail before scanning
+    except ModelLoadError as exc:
+        raise UsageError(f"bad model folder: {exc}") from exc
+    return model_dir
+
+
+def _ground_truth(opts: PredictOptions, warnings: list[str]):
+    from pneumoviewer.core.ground_truth import find_ground_truth_csv, read_rle_csv
+
+    if opts.gt_csv is not None:
+        if not opts.gt_csv.is_file():
+            raise UsageError(f"{opts.gt_csv}: ground-truth CSV not found")
+        try:
+            return read_rle_csv(opts.gt_csv)
+        except GroundTruthError as exc:
+            raise UsageError(f"bad ground-truth CSV: {exc}") from exc
+    found = find_ground_truth_csv(opts.folder)
+    if found is None:
+        return None
+    try:
+        return read_rle_csv(found)
+    except GroundTruthError as exc:
+        warnings.append(f"ignoring the ground-truth CSV found next to the folder: {exc}")
+        return None
+
+
+def _check_outputs(opts: PredictOptions, image_ids: list[str]) -> None:
+    """Refuse before any work when an output exists and ``--overwrite`` is not given."""
+    if opts.out.exists() and not opts.out.is_dir():
+        raise UsageError(f"{opts.out}: output path exists and is not a folder")
+    if opts.overwrite:
+        return
+    targets = [opts.out / n for n in OUTPUT_NAMES]
+    if opts.png:
+        targets += [opts.out / "png" / png_name(i) for i in image_ids]
+    existing = [p for p in targets if p.exists()]
+    if existing:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise UsageError(
+            f"{existing[0]}: output file exists{more}; use --overwrite to replace, "
+            "or choose another --out"
+        )
+
+
+def _provenance(engine, params, opts: PredictOptions, path: Path, image_id: str) -> dict:
+    from pneumoviewer import __version__
+
+    m = engine.manifest
+    return {
+        "Source": str(path),
+        "ImageId": image_id,
+        "Model": m.name,
+        "Model manifest sha256": engine.manifest_sha256,
+        "Thresholds": json.dumps(
+            {
+                "mask_threshold": params.mask_threshold,
+                "min_area": params.min_area,
+                "gate_enabled": params.gate_enabled,
+                "gate_threshold": params.gate_threshold,
+                "decision_threshold": None
+                if m.classifier is None
+                else m.classifier.decision_threshold,
+            }
+        ),
+        "Contrast": "DICOM display (Modality LUT + VOI/window), no CLAHE on the picture",
+        "CLAHE": json.dumps(None if m.clahe is None else m.clahe.to_dict()),
+        "TTA": str(opts.tta),
+        "Device": engine.device,
+        "Software": f"pneumoviewer {__version__}",
+    }
+
+
+def _process(entry, image, engine, params, gt, decision: float | None):
+    """Run the models on one decoded image; return (ImageResult, mask, gt_mask, lines)."""
+    from pneumoviewer.core.metrics import dice
+    from pneumoviewer.core.postprocessing import postprocess
+    from pneumoviewer.core.rle import encode
+
+    pred = engine.predict(image.pixels, image_id=entry.image_id)
+    mask = None
+    if pred.probability_map is not None:
+        mask = postprocess(pred.probability_map, params, class_probability=pred.class_probability)
+    if pred.class_probability is not None:
+        label = int(pred.class_probability >= decision)
+    else:
+        label = int(mask is not None and bool(mask.any()))
+    gt_mask = gt_label = score = None
+    if gt is not None and entry.image_id in gt:
+        gt_mask = gt.mask(entry.image_id, shape=image.pixels.shape)
+        positive = gt.is_positive(entry.image_id)
+        gt_label = None if positive is None else int(positive)
+    if mask is not None and gt_mask is not None:
+        score = dice(mask, gt_mask)
+    result = ImageResult(
+        image_id=entry.image_id,
+        file=entry.path,
+        probability=pred.class_probability,
+        score=pred.class_score,
+        predicted_label=label,
+        mask_pixels=None if mask is None else int(np.count_nonzero(mask)),
+        rle=None if mask is None else encode(mask),
+        gt_label=gt_label,
+        dice=score,
+        seconds=pred.seconds,
+    )
+    lines = []
+    if pred.class_probability is not None:
+        verdict = "pneumothorax" if label else "no pneumothorax"
+        lines.append(f"Probability {pred.class_probability:.3f} ({verdict})")
+    if mask is not None:
+        gate = f", gate {params.gate_threshold:g}" if params.gate_enabled else ""
+        lines.append(
+            f"Mask {result.mask_pixels} px (threshold {params.mask_threshold:g}, "
+            f"min area {params.min_area}{gate})"
+        )
+    if score is not None:
+        lines.append(f"Dice {score:.3f} vs ground truth")
+    return result, mask, gt_mask, lines
+
+
+def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> PredictSummary:
+    """Run the models over every DICOM image of ``opts.folder`` and write the outputs.
+
+    Parameters
+    ----------
+    opts : PredictOptions
+        Folder, output folder, model, thresholds and switches.
+    stderr : text stream or None
+        Progress bar, warnings and the final summary go here (None: silent).
+
+    Returns
+    -------
+    PredictSummary
+
+    Raises
+    ------
+    UsageError
+        Missing folder, bad model folder, bad ``--gt`` CSV, or existing outputs without
+        ``overwrite``; raised before any output is written.
+
+    """
+    from pneumoviewer.core.dicom_io import load_xray
+    from pneumoviewer.core.studies import ScanProblem, scan_folder
+
+    t0 = time.perf_counter()
+    summary = PredictSummary()
+    if not opts.folder.is_dir():
+        raise UsageError(f"{opts.folder}: folder not found")
+    model_dir = _model_dir(opts)
+    gt = _ground_truth(opts, summary.warnings)
+    entries = []
+    for item in scan_folder(opts.folder):
+        if isinstance(item, ScanProblem):
+            summary.problems.append((item.path, item.message))
+        else:
+            entries.append(item)
+    _check_outputs(opts, [e.image_id for e in entries])
+
+    from pneumoviewer.core.inference.engine import InferenceEngine
+
+    try:
+        engine = InferenceEngine(model_dir, device=opts.device, tta=opts.tta)
+    except ModelLoadError as exc:
+        raise UsageError(f"bad model folder: {exc}") from exc
+    params = engine.postprocess_params()
+    if opts.mask_threshold is not None:
+        params = dataclasses.replace(params, mask_threshold=opts.mask_threshold)
+    if opts.min_area is not None:
+        params = dataclasses.replace(params, min_area=opts.min_area)
+    if opts.gate is not None:
+        if opts.gate and engine.manifest.classifier is None:
+            summary.warnings.append("--gate ignored: the model has no classifier")
+        else:
+            params = dataclasses.replace(params, gate_enabled=opts.gate)
+    cls_spec = engine.manifest.classifier
+    decision = cls_spec.decision_threshold if cls_spec is not None else None
+    opts.out.mkdir(parents=True, exist_ok=True)
+    if opts.png:
+        (opts.out / "png").mkdir(exist_ok=True)
+
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=len(entries),
+        unit="img",
+        file=stderr,
+        disable=stderr is None or not opts.progress,
+        desc="predict",
+    )
+    png_jobs: deque[tuple[str, Future]] = deque()
+    pending: deque = deque()
+    todo = iter(entries)
+    with (
+        ThreadPoolExecutor(opts.workers, thread_name_prefix="decode") as decoders,
+        ThreadPoolExecutor(1, thread_name_prefix="png") as png_writer,
+    ):
+
+        def refill() -> None:
+            while len(pending) < opts.workers + 1:
+                entry = next(todo, None)
+                if entry is None:
+                    return
+                pending.append((entry, decoders.submit(load_xray, entry.path)))
+
+        def drain_png(limit: int) -> None:
+            while len(png_jobs) > limit:
+                image_id, job = png_jobs.popleft()
+                error = job.result()
+                if error is not None:
+                    summary.problems.append((opts.out / "png" / png_name(image_id), error))
+
+        refill()
+        while pending:
+            entry, job = pending.popleft()
+            refill()
+            try:
+                image = job.result()
+                result, mask, gt_mask, lines = _process(entry, image, engine, params, gt, decision)
+            except (PneumoviewerError, ValueError, OSError, MemoryError) as exc:
+                message = str(exc) if isinstance(exc, PneumoviewerError) else f"{entry.path}: {exc}"
+                summary.problems.append((entry.path, message))
+                summary.results.append(
+                    ImageResult(
+                        image_id=entry.image_id, file=entry.path, status="error", error=message
+                    )
+                )
+                bar.update(1)
+                continue
+            summary.results.append(result)
+            if opts.png:
+                drain_png(_PNG_QUEUE - 1)
+                job = png_writer.submit(
+                    write_png,
+                    opts.out / "png" / png_name(entry.image_id),
+                    image.pixels,
+                    prediction=mask,
+                    ground_truth=gt_mask,
+                    title=f"{entry.image_id}  ({engine.manifest.name})",
+                    lines=lines,
+                    provenance=_provenance(engine, params, opts, entry.path, entry.image_id),
+                    overwrite=opts.overwrite,
+                )
+                png_jobs.append((entry.image_id, job))
+            bar.update(1)
+        drain_png(0)
+    bar.close()
+    summary.warnings[:0] = engine.warnings
+    _write_tables(opts, summary, engine, gt, decision)
+    summary.seconds = time.perf_counter() - t0
+    _report(stderr, opts, summary)
+    return summary
+
+
+def _write_tables(opts: PredictOptions, summary: PredictSummary, engine, gt, decision) -> None:
+    w = opts.overwrite
+    out = opts.out
+    rows = [r.row() for r in summary.results]
+    summary.written.append(
+        write_csv(out / "predictions.csv", PREDICTION_COLUMNS, rows, overwrite=w)
+    )
+    if engine.manifest.segmenter is not None:
+        sub = [(r.image_id, r.rle) for r in summary.results if r.status == "ok"]
+        summary.written.append(
+            write_csv(out / "submission.csv", ("ImageId", "EncodedPixels"), sub, overwrite=w)
+        )
+    else:
+        summary.warnings.append("no segmenter in the model: submission.csv not written")
+    probs = [(str(p), m) for p, m in summary.problems]
+    summary.written.append(write_csv(out / "problems.csv", ("file", "problem"), probs, overwrite=w))
+    if gt is not None:
+        metrics = compute_metrics(
+            summary.results,
+            decision_threshold=decision if decision is not None else 0.5,
+            has_classifier=engine.manifest.classifier is not None,
+        )
+        metrics["ground_truth"] = str(gt.path) if gt.path is not None else None
+        metrics["model"] = engine.manifest.name
+        metrics["problems"] = len(summary.problems)
+        summary.metrics = metrics
+        summary.written.append(write_json(out / "metrics.json", metrics, overwrite=w))
+
+
+def _report(stderr: TextIO | None, opts: PredictOptions, summary: PredictSummary) -> None:
+    for warning in summary.warnings:
+        _say(stderr, f"warning: {warning}")
+    for path, message in summary.problems[:20]:
+        _say(stderr, f"problem: {message if str(path) in message else f'{path}: {message}'}")
+    if len(summary.problems) > 20:
+        _say(stderr, f"... {len(summary.problems) - 20} more problems in problems.csv")
+    n = summary.n_ok
+    per = summary.seconds / n if n else float("nan")
+    _say(
+        stderr,
+        f"{n} images predicted, {len(summary.problems)} problems, {summary.seconds:.1f} s "
+        f"({per:.3f} s/image); outputs in {opts.out}",
+    )
+    m = summary.metrics
+    if m is not None:
+
+        def f(v):
+            return "n/a" if v is None or v != v else f"{v:.3f}"
+
+        _say(
+            stderr,
+            f"vs ground truth ({m['counts']['with_ground_truth']} images): accuracy "
+            f"{f(m['accuracy'])}, AUC {f(m['auc'])}, sensitivity {f(m['sensitivity'])}, "
+            f"specificity {f(m['specificity'])}, Dice on positives {f(m['dice_positive'])}, "
+            f"Kaggle mean Dice {f(m['kaggle_mean_dice'])}",
+        )
