@@ -28,7 +28,6 @@ __all__ = [
     "HEADER_TAGS",
     "NON_IMAGE_MODALITIES",
     "XrayMetadata",
-    "dataset_header",
     "header_from_fileobj",
     "read_header",
     "sniff_dicom",
@@ -90,6 +89,12 @@ class XrayMetadata:
     photometric: str | None
     bits_stored: int | None
     transfer_syntax: str | None
+
+
+def _not_dicom(head: bytes) -> str:
+    if len(head) < 132:
+        return f"not a DICOM file (only {len(head)} bytes, too short for a DICOM header)"
+    return "not a DICOM file (no 'DICM' marker)"
 
 
 def sniff_dicom(head: bytes) -> str | None:
@@ -224,36 +229,6 @@ def _check_image(values: dict[str, _HeaderValue], path: str | os.PathLike) -> No
         raise DicomReadError(path, f"multi-frame images are not supported ({frames} frames)")
 
 
-def dataset_header(ds: Dataset, path: str | os.PathLike) -> tuple[str, XrayMetadata]:
-    """Image id and metadata of an already read data set (used by ``load_xray``).
-
-    Parameters
-    ----------
-    ds : Dataset
-        A data set read by pydicom.
-    path : str or os.PathLike
-        Named in errors; its stem is the fallback image id.
-
-    Returns
-    -------
-    tuple of (str, XrayMetadata)
-
-    Raises
-    ------
-    DicomReadError
-        Not a single-frame grayscale image, or invalid header values.
-
-    """
-    try:
-        values = _header_values(ds)
-        _check_image(values, path)
-        return _image_id(values, path), _metadata(values, _syntax_of(ds))
-    except DicomReadError:
-        raise
-    except Exception as exc:
-        raise DicomReadError(path, f"invalid header value ({exc})") from exc
-
-
 def _syntax_of(ds: Dataset) -> str | None:
     meta = getattr(ds, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
@@ -316,8 +291,10 @@ def header_from_fileobj(fp: BinaryIO, path: str | os.PathLike) -> tuple[str, Xra
         raise DicomReadError(path, "empty file")
     kind = sniff_dicom(head)
     if kind is None:
-        raise DicomReadError(path, "not a DICOM file (no 'DICM' marker)")
+        raise DicomReadError(path, _not_dicom(head))
     parsed = _fast_header(head, fp) if kind == "part10" and _USE_FAST_PATH else None
+    if parsed == _TRUNCATED:
+        raise DicomReadError(path, "truncated file (it ends inside the DICOM header)")
     if parsed is not None:
         values, syntax = parsed
     else:
@@ -366,11 +343,21 @@ _unpack_u16 = struct.Struct("<H").unpack_from
 _unpack_u32 = struct.Struct("<L").unpack_from
 
 
-def _fast_header(buf: bytes, fp: BinaryIO) -> tuple[dict[str, _HeaderValue], str | None] | None:
-    """Parse the header values from the file's first bytes, or None to use pydicom."""
+_TRUNCATED = "truncated"
+
+
+def _fast_header(
+    buf: bytes, fp: BinaryIO
+) -> tuple[dict[str, _HeaderValue], str | None] | str | None:
+    """Parse the header values from the file's first bytes.
+
+    Returns the values and the transfer syntax; :data:`_TRUNCATED` when the whole file
+    is in ``buf`` and it ends inside the header; None to let pydicom read the file.
+    """
     pos = 132
     syntax = None
     n = len(buf)
+    whole_file = n < _FAST_CHUNKS[0]
     while pos + 8 <= n:  # File Meta Information: always explicit VR little endian
         group, elem = _unpack_tag(buf, pos)
         if group != 0x0002:
@@ -380,28 +367,34 @@ def _fast_header(buf: bytes, fp: BinaryIO) -> tuple[dict[str, _HeaderValue], str
             length, vpos = _unpack_u32(buf, pos + 8)[0], pos + 12
         else:
             length, vpos = _unpack_u16(buf, pos + 6)[0], pos + 8
-        if length == 0xFFFFFFFF or vpos + length > n:
+        if length == 0xFFFFFFFF:
             return None
+        if vpos + length > n:
+            return _TRUNCATED if whole_file else None
         if elem == 0x0010:
             syntax = buf[vpos : vpos + length].decode("ascii", "replace").strip(" \x00")
         pos = vpos + length
+    if whole_file and pos < n < pos + 8:
+        return _TRUNCATED
     if not syntax or syntax == _EXPLICIT_BIG or not syntax.startswith("1.2.840.10008.1.2"):
         return None
     if syntax.startswith("1.2.840.10008.1.2.1.99"):  # deflated
         return None
     implicit = syntax == _IMPLICIT_LE
     values: dict[str, _HeaderValue] = dict.fromkeys(_KW_TAG)
-    extended = False
+    extended = whole_file
     while True:
         if pos + 12 > n and not extended:  # the header may go on past the first chunk
             extended = True
-            more = fp.read(_FAST_CHUNKS[1] - n)
-            if more:
-                buf += more
-                n = len(buf)
+            wanted = _FAST_CHUNKS[1] - n
+            more = fp.read(wanted)
+            whole_file = len(more) < wanted
+            buf += more
+            n = len(buf)
         if pos + 8 > n:
-            # The file ends right after the header (e.g. an SR): fine; else give up.
-            return (values, syntax) if pos == n else None
+            if pos == n:  # the file ends right after the header (e.g. an SR)
+                return values, syntax
+            return _TRUNCATED if whole_file else None
         group, elem = _unpack_tag(buf, pos)
         if group > _LAST_HEADER_GROUP:
             return values, syntax
@@ -419,7 +412,7 @@ def _fast_header(buf: bytes, fp: BinaryIO) -> tuple[dict[str, _HeaderValue], str
         keyword = _TAG_KW.get(group << 16 | elem)
         if keyword is not None:
             if vpos + length > n:
-                return None
+                return _TRUNCATED if whole_file else None
             raw = buf[vpos : vpos + length]
             if keyword in _US_KEYWORDS:
                 if vr not in (None, b"US") or length < 2:

@@ -16,6 +16,7 @@ Display pipeline of :func:`load_xray` (pydicom's own functions, in the standard'
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,12 +28,14 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from pneumoviewer.core.dicom_header import (
     HEADER_TAGS,
     XrayMetadata,
-    dataset_header,
     header_from_fileobj,
     read_header,
     sniff_dicom,
 )
 from pneumoviewer.core.errors import DicomReadError
+
+# A truncated file makes pydicom warn before we raise a DicomReadError that says so.
+warnings.filterwarnings("ignore", message="End of file reached", module=r"pydicom(\.|$)")
 
 __all__ = [
     "HEADER_TAGS",
@@ -146,12 +149,11 @@ def load_xray(path: str | os.PathLike) -> XrayImage:
     """
     try:
         with open(path, "rb") as fp:
-            head = fp.read(132)
-            if not head:
-                raise DicomReadError(path, "empty file")
-            kind = sniff_dicom(head)
-            if kind is None:
-                raise DicomReadError(path, "not a DICOM file (no 'DICM' marker)")
+            # Header first (cheap): clear messages for empty, non-DICOM, truncated-header,
+            # non-image, colour and multi-frame files before any pixel work.
+            image_id, metadata = header_from_fileobj(fp, path)
+            fp.seek(0)
+            kind = sniff_dicom(fp.read(132))
             fp.seek(0)
             try:
                 ds = pydicom.dcmread(fp, force=kind == "raw")
@@ -159,8 +161,9 @@ def load_xray(path: str | os.PathLike) -> XrayImage:
                 raise DicomReadError(path, f"unreadable DICOM file ({exc})") from exc
     except OSError as exc:
         raise DicomReadError(path, f"cannot open file ({exc.strerror or exc})") from exc
-    image_id, metadata = dataset_header(ds, path)
     if "PixelData" not in ds:
+        if "Rows" not in ds:  # pydicom gives up on the whole data set at an early EOF
+            raise DicomReadError(path, "truncated or damaged file (data set ends too early)")
         raise DicomReadError(path, "no pixel data")
     syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     try:

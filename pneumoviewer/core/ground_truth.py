@@ -45,6 +45,7 @@ class GroundTruth:
         The CSV the rows come from (named in errors).
     relative : bool
         SIIM relative run-length starts (default) or 1-based absolute starts.
+
     """
 
     def __init__(
@@ -85,6 +86,7 @@ class GroundTruth:
         bool or None
             None when the image is not in the table. A malformed (non-empty) string
             counts as positive; :meth:`mask` reports it.
+
         """
         rows = self._rows.get(image_id)
         if rows is None:

@@ -1,0 +1,331 @@
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
+
+from pneumoviewer.core import dicom_header
+from pneumoviewer.core.dicom_io import load_xray, read_header
+from pneumoviewer.core.errors import DicomReadError
+from tests.core import dicom_factory as factory
+
+SHAPE = (300, 200)  # non-square on purpose: rows != columns
+
+
+def ramp(dtype, lo: int, hi: int, shape=SHAPE) -> np.ndarray:
+    """Values from lo to hi along the rows (row 0 darkest), constant along columns."""
+    column = np.linspace(lo, hi, shape[0]).round().astype(dtype)
+    return np.ascontiguousarray(np.repeat(column[:, None], shape[1], axis=1))
+
+
+def expected_minmax(values: np.ndarray) -> np.ndarray:
+    v = values.astype(np.float64)
+    return np.rint((v - v.min()) * 255.0 / (v.max() - v.min())).astype(np.uint8)
+
+
+# --- uncompressed pixel pipeline ----------------------------------------------------------
+
+
+def test_monochrome2_8bit_full_range_is_identity(tmp_path):
+    pixels = ramp(np.uint8, 0, 255)
+    image = load_xray(factory.write_image(tmp_path / "a.dcm", pixels))
+    assert image.pixels.dtype == np.uint8 and image.pixels.shape == SHAPE
+    assert image.pixels.flags.c_contiguous
+    np.testing.assert_array_equal(image.pixels, pixels)
+
+
+def test_monochrome1_is_inverted_so_air_stays_dark(tmp_path):
+    # MONOCHROME1: low stored value = white. Air (stored high) must display dark.
+    pixels = ramp(np.uint8, 0, 255)
+    image = load_xray(factory.write_image(tmp_path / "m1.dcm", pixels, photometric="MONOCHROME1"))
+    np.testing.assert_array_equal(image.pixels, 255 - pixels)
+    assert image.pixels[0, 0] == 255 and image.pixels[-1, 0] == 0
+    assert image.metadata.photometric == "MONOCHROME1"
+
+
+def test_12bit_min_max_scaling(tmp_path):
+    pixels = ramp(np.uint16, 100, 4095)
+    image = load_xray(factory.write_image(tmp_path / "b12.dcm", pixels, bits_stored=12))
+    np.testing.assert_array_equal(image.pixels, expected_minmax(pixels))
+    assert image.pixels.min() == 0 and image.pixels.max() == 255
+    assert image.metadata.bits_stored == 12
+
+
+def test_16bit_min_max_scaling(tmp_path):
+    pixels = ramp(np.uint16, 1000, 60000)
+    image = load_xray(factory.write_image(tmp_path / "b16.dcm", pixels))
+    np.testing.assert_array_equal(image.pixels, expected_minmax(pixels))
+
+
+def test_signed_pixels(tmp_path):
+    pixels = ramp(np.int16, -2000, 2000)
+    path = factory.write_image(tmp_path / "s.dcm", pixels)
+    assert factory.read_back(path).PixelRepresentation == 1
+    image = load_xray(path)
+    np.testing.assert_array_equal(image.pixels, expected_minmax(pixels))
+    zero_row = int(np.flatnonzero(pixels[:, 0] == 0)[0]) if (pixels == 0).any() else None
+    if zero_row is not None:
+        assert image.pixels[zero_row, 0] in (127, 128)
+
+
+def test_negative_rescale_slope_is_applied_before_display(tmp_path):
+    # Modality LUT first: slope -1 reverses the stored ramp, so the display is reversed.
+    pixels = ramp(np.uint16, 0, 4095)
+    path = factory.write_image(tmp_path / "r.dcm", pixels, bits_stored=12, rescale=(-1, 4095))
+    np.testing.assert_array_equal(
+        load_xray(path).pixels, expected_minmax(4095 - pixels.astype(int))
+    )
+
+
+def _window_expected(values: np.ndarray, center: float, width: float) -> np.ndarray:
+    # DICOM LINEAR window (PS3.3 C.11.2.1.2.1) onto 0..255.
+    x = ((values.astype(np.float64) - (center - 0.5)) / (width - 1) + 0.5).clip(0, 1)
+    return np.rint(x * 255).astype(np.uint8)
+
+
+def test_window_center_width_clips(tmp_path):
+    pixels = ramp(np.uint16, 0, 4095)
+    path = factory.write_image(tmp_path / "w.dcm", pixels, bits_stored=12, window=(2048, 1024))
+    shown = load_xray(path).pixels
+    np.testing.assert_array_equal(shown, _window_expected(pixels, 2048, 1024))
+    col = pixels[:, 0]
+    assert (shown[col <= 1536, 0] == 0).all()  # below the window: black
+    assert (shown[col > 2560, 0] == 255).all()  # above the window: white
+    assert 0 < shown[np.argmin(abs(col.astype(int) - 2048)), 0] < 255
+
+
+def test_window_is_applied_after_rescale(tmp_path):
+    # Window in rescaled units (HU-like): center 0 / width 1024 with intercept -1024, so
+    # stored 1024 (rescaled 0) is mid-grey, stored <= 512 black, stored >= 1536 white.
+    pixels = ramp(np.uint16, 0, 4095)
+    path = factory.write_image(
+        tmp_path / "wr.dcm", pixels, bits_stored=12, rescale=(1, -1024), window=(0, 1024)
+    )
+    shown = load_xray(path).pixels
+    np.testing.assert_array_equal(shown, _window_expected(pixels.astype(int) - 1024, 0, 1024))
+    col = pixels[:, 0].astype(int)
+    assert (shown[col <= 512, 0] == 0).all() and (shown[col >= 1536, 0] == 255).all()
+
+
+def test_voi_lut_sequence_wins_over_window(tmp_path):
+    # 8-bit LUT: a step at 100 (a threshold) -> display is exactly 0 or 255.
+    pixels = ramp(np.uint8, 0, 255)
+    lut = [0] * 100 + [255] * 156
+    path = factory.write_image(tmp_path / "lut.dcm", pixels, voi_lut=(0, 8, lut), window=(128, 10))
+    shown = load_xray(path).pixels
+    np.testing.assert_array_equal(shown, np.where(pixels >= 100, 255, 0).astype(np.uint8))
+
+
+def test_voi_lut_16bit_output_range(tmp_path):
+    # 16-bit LUT entries are scaled from 0..65535: entry 32768 -> 128.
+    pixels = ramp(np.uint8, 0, 2, shape=(3, 4))
+    path = factory.write_image(tmp_path / "lut16.dcm", pixels, voi_lut=(0, 16, [0, 32768, 65535]))
+    shown = load_xray(path).pixels
+    np.testing.assert_array_equal(shown[:, 0], [0, 128, 255])
+
+
+def test_monochrome1_with_window(tmp_path):
+    pixels = ramp(np.uint16, 0, 4095)
+    path = factory.write_image(
+        tmp_path / "m1w.dcm", pixels, bits_stored=12, photometric="MONOCHROME1", window=(2048, 1024)
+    )
+    np.testing.assert_array_equal(
+        load_xray(path).pixels, 255 - _window_expected(pixels, 2048, 1024)
+    )
+
+
+def test_unusable_window_falls_back_to_min_max(tmp_path):
+    pixels = ramp(np.uint16, 10, 500)
+    path = factory.write_image(tmp_path / "w0.dcm", pixels, bits_stored=12, window=(100, 0))
+    np.testing.assert_array_equal(load_xray(path).pixels, expected_minmax(pixels))
+
+
+def test_constant_image_is_black(tmp_path):
+    image = load_xray(factory.write_image(tmp_path / "c.dcm", np.full(SHAPE, 7, np.uint16)))
+    assert not image.pixels.any()
+
+
+def test_metadata_and_image_id(tmp_path):
+    path = factory.write_image(tmp_path / "meta.dcm", ramp(np.uint8, 0, 255), sop_uid="1.2.3.4")
+    image = load_xray(path)
+    assert image.image_id == "1.2.3.4"
+    assert image.path == path
+    meta = image.metadata
+    assert (meta.rows, meta.columns) == SHAPE
+    assert meta.pixel_spacing == (0.2, 0.25)
+    assert (meta.patient_age, meta.patient_sex, meta.view_position) == ("045Y", "F", "PA")
+    assert (meta.modality, meta.body_part, meta.study_date) == ("CR", "CHEST", "20190101")
+    assert meta.patient_id == "P-001"
+    assert meta.transfer_syntax == "1.2.840.10008.1.2.1"
+    assert read_header(path) == (image.image_id, meta)
+
+
+def test_image_id_falls_back_to_file_stem(tmp_path):
+    ds = factory.make_image(ramp(np.uint8, 0, 255))
+    del ds.SOPInstanceUID
+    path = factory.write(ds, tmp_path / "no-uid.dcm")
+    assert load_xray(path).image_id == "no-uid"
+    assert read_header(path)[0] == "no-uid"
+
+
+def test_implicit_vr_file(tmp_path):
+    pixels = ramp(np.uint16, 0, 4095)
+    path = factory.write_implicit(tmp_path / "imp.dcm", pixels)
+    assert load_xray(path).pixels.shape == SHAPE
+    assert read_header(path)[1].transfer_syntax == "1.2.840.10008.1.2"
+
+
+# --- compressed -----------------------------------------------------------------------------
+
+
+def test_real_jpeg_samples_decode(samples_dir):
+    files = sorted(samples_dir.glob("*.dcm"))
+    assert len(files) == 10
+    for path in files:
+        image = load_xray(path)
+        assert image.pixels.shape == (1024, 1024) and image.pixels.dtype == np.uint8
+        assert image.image_id == path.stem
+        assert image.metadata.transfer_syntax == "1.2.840.10008.1.2.4.50"  # JPEG Baseline
+        # A chest film: mid-grey on average, full display range used.
+        assert 40 < image.pixels.mean() < 200 and image.pixels.max() > 200
+
+
+@pytest.mark.parametrize("syntax", [RLELossless, JPEG2000Lossless, JPEGLSLossless])
+def test_lossless_compression_round_trip(tmp_path, syntax):
+    pixels = ramp(np.uint16, 0, 4095)
+    pixels[::7, ::5] = 4000  # some texture so the codec has work to do
+    plain = load_xray(factory.write_image(tmp_path / "plain.dcm", pixels, bits_stored=12))
+    ds = factory.make_image(pixels, bits_stored=12)
+    try:
+        ds.compress(syntax)
+    except (RuntimeError, NotImplementedError) as exc:
+        pytest.skip(f"no {syntax.name} encoder available: {str(exc).splitlines()[0]}")
+    path = factory.write(ds, tmp_path / "packed.dcm")
+    image = load_xray(path)
+    assert image.metadata.transfer_syntax == syntax
+    np.testing.assert_array_equal(image.pixels, plain.pixels)
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def _assert_read_error(path, fragment: str, *, header: bool = True) -> None:
+    functions = (load_xray, read_header) if header else (load_xray,)
+    for function in functions:
+        with pytest.raises(DicomReadError) as info:
+            function(path)
+        assert path.name in str(info.value), function.__name__
+        assert fragment in str(info.value), (function.__name__, str(info.value))
+        assert info.value.path == path
+
+
+def test_rgb_is_rejected(tmp_path):
+    rgb = np.zeros((*SHAPE, 3), dtype=np.uint8)
+    _assert_read_error(factory.write_image(tmp_path / "rgb.dcm", rgb, photometric="RGB"), "colour")
+
+
+def test_multi_frame_is_rejected(tmp_path):
+    frames = np.zeros((3, *SHAPE), dtype=np.uint8)
+    _assert_read_error(factory.write_image(tmp_path / "mf.dcm", frames), "multi-frame")
+
+
+def test_sr_is_rejected(tmp_path):
+    _assert_read_error(factory.write_sr(tmp_path / "report.dcm"), "not an image")
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.dcm"
+    path.write_bytes(b"")
+    _assert_read_error(path, "empty")
+
+
+def test_text_named_dcm(tmp_path):
+    path = tmp_path / "notes.dcm"
+    path.write_text("this is not an image\n" * 20)
+    _assert_read_error(path, "not a DICOM file")
+
+
+def test_missing_file(tmp_path):
+    _assert_read_error(tmp_path / "missing.dcm", "cannot open")
+
+
+def test_truncated_jpeg_sample(tmp_path, samples_dir):
+    source = sorted(samples_dir.glob("*.dcm"))[0]
+    data = source.read_bytes()
+    path = tmp_path / "truncated.dcm"
+    path.write_bytes(data[: len(data) // 2])
+    assert read_header(path)[0] == source.stem  # the header is intact...
+    _assert_read_error(path, "truncated", header=False)  # ...the pixel data is cut
+
+
+def test_truncated_uncompressed_pixels(tmp_path):
+    source = factory.write_image(tmp_path / "full.dcm", ramp(np.uint16, 0, 4095))
+    path = tmp_path / "cut.dcm"
+    path.write_bytes(source.read_bytes()[:-5000])
+    _assert_read_error(path, "cannot decode pixel data", header=False)
+
+
+def test_truncated_header(tmp_path, samples_dir):
+    source = sorted(samples_dir.glob("*.dcm"))[0]
+    path = tmp_path / "stub.dcm"
+    path.write_bytes(source.read_bytes()[:300])
+    _assert_read_error(path, "truncated file")
+    path.write_bytes(source.read_bytes()[:100])
+    _assert_read_error(path, "too short")
+
+
+def test_image_without_pixel_data(tmp_path):
+    ds = factory.make_image(ramp(np.uint8, 0, 255))
+    del ds.PixelData
+    path = factory.write(ds, tmp_path / "nopix.dcm")
+    _assert_read_error(path, "no pixel data", header=False)
+
+
+def test_load_copes_with_renamed_sample(tmp_path, samples_dir):
+    source = sorted(samples_dir.glob("*.dcm"))[0]
+    path = tmp_path / "renamed_without_suffix"
+    shutil.copyfile(source, path)
+    assert load_xray(path).image_id == source.stem
+
+
+# --- header fast path == pydicom path --------------------------------------------------------
+
+
+def _both_paths(path, monkeypatch):
+    fast = read_header(path)
+    with monkeypatch.context() as m:
+        m.setattr(dicom_header, "_USE_FAST_PATH", False)
+        slow = read_header(path)
+    return fast, slow
+
+
+def test_fast_header_matches_pydicom(tmp_path, monkeypatch, samples_dir, shared_data):
+    files = (
+        sorted(samples_dir.glob("*.dcm"))
+        + sorted((shared_data / "stage2-unlabeled").glob("*.dcm"))[:40]
+    )
+    files.append(factory.write_implicit(tmp_path / "imp.dcm", ramp(np.uint16, 0, 9)))
+    files.append(factory.write_image(tmp_path / "w.dcm", ramp(np.int16, -5, 9), window=(1, 5)))
+    for path in files:
+        fast, slow = _both_paths(path, monkeypatch)
+        assert fast == slow, path
+
+
+def test_header_with_non_ascii_and_sequences(tmp_path, monkeypatch):
+    ds = factory.make_image(ramp(np.uint8, 0, 255))
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.PatientID = "Müller"
+    item = Dataset()
+    item.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
+    item.ReferencedSOPInstanceUID = "1.2.3"
+    ds.ReferencedImageSequence = Sequence([item])
+    ds["ReferencedImageSequence"].is_undefined_length = True
+    path = factory.write(ds, tmp_path / "umlaut.dcm")
+    fast, slow = _both_paths(path, monkeypatch)
+    assert fast == slow
+    assert fast[1].patient_id == "Müller"
+    assert load_xray(path).metadata.patient_id == "Müller"
