@@ -77,6 +77,22 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("about", "&About", (), "About pneumoviewer", menu="Help"),
 )
 
+#: Short texts for toolbar buttons.
+SHORT_TEXT = {
+    "open_folder": "Open",
+    "export_png": "Export PNG",
+    "triage": "Triage",
+    "analyse": "Analyse",
+    "analyse_all": "Analyse all",
+    "contrast": "CLAHE",
+    "show_truth": "Truth",
+    "show_prediction": "Prediction",
+    "difference": "Difference",
+    "fit": "Fit",
+    "one_to_one": "1:1",
+    "reset_levels": "Reset W/L",
+}
+
 #: Mouse gestures listed with the shortcuts (not actions).
 MOUSE_HELP: tuple[tuple[str, str], ...] = (
     ("Wheel", "Zoom"),
@@ -106,6 +122,8 @@ def build_actions(parent: QWidget) -> dict[str, QAction]:
         action.setObjectName(spec.name)
         action.setShortcuts([QKeySequence(s) for s in spec.shortcuts])
         action.setCheckable(spec.checkable)
+        if spec.name in SHORT_TEXT:
+            action.setIconText(SHORT_TEXT[spec.name])
         tip = spec.help + (f" ({', '.join(spec.shortcuts)})" if spec.shortcuts else "")
         action.setToolTip(tip)
         action.setStatusTip(spec.help)

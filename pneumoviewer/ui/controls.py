@@ -53,6 +53,7 @@ class ControlsPanel(QWidget):
 
     def __init__(self, actions: dict[str, QAction], parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setObjectName("controls")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(6)
@@ -66,6 +67,8 @@ class ControlsPanel(QWidget):
         self.levels_slider = QLabeledRangeSlider(Qt.Orientation.Horizontal, display)
         self.levels_slider.setRange(0, 255)
         self.levels_slider.setValue((0, 255))
+        self.levels_slider.setHandleLabelPosition(QLabeledRangeSlider.LabelPosition.NoLabel)
+        self.levels_slider.setEdgeLabelMode(QLabeledRangeSlider.EdgeLabelMode.LabelIsValue)
         self.levels_slider.setToolTip("Window/level (also: right-drag on the image)")
         grid.addWidget(QLabel("W/L"), 1, 0)
         grid.addWidget(self.levels_slider, 1, 1, 1, 1)

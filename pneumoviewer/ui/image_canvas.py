@@ -123,7 +123,7 @@ class ImageCanvas(QWidget):
         self.set_info("")
         html = f'<div style="color:#ff8a80; font-size:14pt; font-weight:600;">{_escape(text)}</div>'
         self.message_item.setHtml(html)
-        self.message_item.setTextWidth(max(300.0, self.graphics.width() * 0.7))
+        self._fit_message_width()
         self.message_item.setPos(QPointF(0.5, 0.5))
         self.view.setRange(QRectF(0, 0, 1, 1), padding=0)
         self.message_item.show()
@@ -132,9 +132,9 @@ class ImageCanvas(QWidget):
         """Return the message shown (empty when an image is shown)."""
         return self.message_item.toPlainText() if self.message_item.isVisible() else ""
 
-    def set_legend(self, entries: list[tuple[str, tuple[int, int, int]]]) -> None:
-        """Show legend entries ``(label, (r, g, b))``; hide the legend when empty."""
-        if not entries:
+    def set_legend(self, entries: list[tuple[str, tuple[int, int, int]]], note: str = "") -> None:
+        """Show legend entries ``(label, (r, g, b))`` and a note; hide the legend when empty."""
+        if not entries and not note:
             self.legend.hide()
             return
         rows = "".join(
@@ -142,6 +142,8 @@ class ImageCanvas(QWidget):
             f"<td>&nbsp;{_escape(label)}</td></tr>"
             for label, c in entries
         )
+        if note:
+            rows += f'<tr><td></td><td style="color:#b0b6be">&nbsp;{_escape(note)}</td></tr>'
         self.legend.setText(f"<table cellspacing=0 cellpadding=1>{rows}</table>")
         self.legend.adjustSize()
         self.legend.show()
@@ -195,11 +197,19 @@ class ImageCanvas(QWidget):
     def resizeEvent(self, event) -> None:  # noqa: D102, N802
         super().resizeEvent(event)
         self._place_labels()
+        if self.message_item.isVisible():
+            self._fit_message_width()
+
+    def _fit_message_width(self) -> None:
+        self.message_item.setTextWidth(max(160.0, self.graphics.width() * 0.85))
 
     def _place_labels(self) -> None:
         margin = 10
         self.legend.move(margin, margin)
-        self.info.move(max(margin, self.graphics.width() - self.info.width() - margin), margin)
+        self.info.move(
+            max(margin, self.graphics.width() - self.info.width() - margin),
+            max(margin, self.graphics.height() - self.info.height() - margin),
+        )
 
 
 def _escape(text: str) -> str:

@@ -103,6 +103,11 @@ class MainWindow(DataMixin, AnalysisMixin, ExportMixin, QMainWindow):
         self.truth_color = self._read_color("overlay/truth_color", DEFAULT_TRUTH)
         self.pred_color = self._read_color("overlay/pred_color", DEFAULT_PRED)
 
+        self.bulk_queue: deque[str] = deque()
+        self.bulk_timer = QTimer(self)
+        self.bulk_timer.setInterval(0)
+        self.bulk_timer.timeout.connect(self._bulk_tick)
+        self.schedule_summary = qthrottled(self.update_summary, timeout=150, leading=False)
         self.actions = build_actions(self)
         self._build_widgets()
         self._build_menus()
@@ -115,15 +120,11 @@ class MainWindow(DataMixin, AnalysisMixin, ExportMixin, QMainWindow):
         self.loader.failed.connect(self._on_load_failed)
         self.loader.start()
         self.inference = self.make_inference_worker()
-        self.bulk_queue: deque[str] = deque()
-        self.bulk_timer = QTimer(self)
-        self.bulk_timer.setInterval(0)
-        self.bulk_timer.timeout.connect(self._bulk_tick)
-        self.schedule_summary = qthrottled(self.update_summary, timeout=150, leading=False)
 
     # --- construction ---------------------------------------------------------------------
     def _build_widgets(self) -> None:
         self.canvas = ImageCanvas(self)
+        self.canvas.setMinimumWidth(420)
         self.setCentralWidget(self.canvas)
         self.study_list = StudyListPanel(self)
         self.controls = ControlsPanel(self.actions, self)
@@ -162,8 +163,9 @@ class MainWindow(DataMixin, AnalysisMixin, ExportMixin, QMainWindow):
             "Problems", "problems_dock", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea
         )
         self.problems_dock.hide()
+        self.resizeDocks([self.problems_dock], [130], Qt.Orientation.Vertical)
         self.resizeDocks(
-            [self.studies_dock, self.controls_dock], [560, 330], Qt.Orientation.Horizontal
+            [self.studies_dock, self.controls_dock], [450, 320], Qt.Orientation.Horizontal
         )
         self.resizeDocks([self.controls_dock, self.info_dock], [560, 300], Qt.Orientation.Vertical)
 
@@ -299,14 +301,25 @@ class MainWindow(DataMixin, AnalysisMixin, ExportMixin, QMainWindow):
         c = QColor(str(self.settings.value(key, "")))
         return (c.red(), c.green(), c.blue()) if c.isValid() else default
 
+    def default_dock_sizes(self) -> None:
+        """Studies ~430 px, controls ~340 px, the canvas gets the rest."""
+        h = Qt.Orientation.Horizontal
+        self.resizeDocks([self.studies_dock, self.controls_dock], [430, 340], h)
+        self.resizeDocks([self.controls_dock, self.info_dock], [600, 280], Qt.Orientation.Vertical)
+
+    def showEvent(self, event) -> None:  # noqa: D102, N802
+        super().showEvent(event)
+        if not self._layout_restored:
+            self._layout_restored = True
+            QTimer.singleShot(0, self.default_dock_sizes)
+
     def _restore_settings(self, device: str | None) -> None:
         s = self.settings
         geometry = s.value("window/geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         state = s.value("window/state")
-        if isinstance(state, QByteArray):
-            self.restoreState(state)
+        self._layout_restored = isinstance(state, QByteArray) and self.restoreState(state)
         a = self.actions
         a["contrast"].setChecked(read_value(s, "view/clahe", False, bool))
         a["show_truth"].setChecked(read_value(s, "overlay/show_truth", True, bool))

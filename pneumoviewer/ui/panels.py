@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHeaderView,
     QLabel,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -24,13 +25,24 @@ def _value_label(parent: QWidget) -> QLabel:
     label.setObjectName("sectionValue")
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     label.setWordWrap(True)
+    # Long unbreakable values (UIDs, paths) must not widen the dock.
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    label.setMinimumWidth(40)
     return label
+
+
+def _breakable(text: str) -> str:
+    """Allow line breaks after '.', '/' and '_' (zero-width spaces) in long identifiers."""
+    for ch in "./_\\":
+        text = text.replace(ch, ch + "\u200b")
+    return text
 
 
 class _FormPanel(QWidget):
     """A form of labelled values addressed by key."""
 
     FIELDS: tuple[tuple[str, str], ...] = ()
+    BREAKABLE: frozenset[str] = frozenset()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -49,7 +61,12 @@ class _FormPanel(QWidget):
         """Set the given fields; the others show a dash."""
         for key, label in self.values.items():
             text = values.get(key)
-            label.setText(text if text not in (None, "") else "—")
+            if text in (None, ""):
+                label.setText("—")
+                label.setToolTip("")
+                continue
+            label.setToolTip(str(text))
+            label.setText(_breakable(str(text)) if key in self.BREAKABLE else str(text))
 
 
 class MetadataPanel(_FormPanel):
@@ -66,6 +83,7 @@ class MetadataPanel(_FormPanel):
         ("spacing", "Pixel spacing"),
         ("path", "File"),
     )
+    BREAKABLE = frozenset({"image_id", "path"})
 
     def show_metadata(self, image_id: str, path: Path | None, md: Any) -> None:
         """Show one image's metadata (``md`` is an ``XrayMetadata`` or None)."""

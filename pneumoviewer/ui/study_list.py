@@ -69,9 +69,10 @@ class StudyListPanel(QWidget):
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
-        header.resizeSection(0, 150)
-        for col, width in zip(range(1, 8), (44, 36, 40, 70, 62, 64, 54), strict=True):
+        for col, width in zip(range(1, 8), (38, 32, 34, 62, 54, 60, 46), strict=True):
             header.resizeSection(col, width)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(30)
         self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
 
         top = QHBoxLayout()

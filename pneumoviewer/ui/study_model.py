@@ -134,7 +134,9 @@ class StudyTableModel(QAbstractTableModel):
     @staticmethod
     def _sort_key(row: StudyRow, col: int):
         missing = -1.0  # unknown numbers sort below every real value
-        if col in (COL_ID, COL_VIEW, COL_SEX):
+        if col == COL_ID:
+            return row.image_id
+        if col in (COL_VIEW, COL_SEX):
             return StudyTableModel._display(row, col).lower()
         if col == COL_AGE:
             age = _age(row.metadata)
@@ -207,13 +209,25 @@ class StudyFilterProxy(QSortFilterProxyModel):
 
     def set_text(self, text: str) -> None:
         """Keep rows whose id, view, sex or path contains ``text`` (case-insensitive)."""
+        self._begin_filter_change()
         self._text = text.strip().lower()
-        self.invalidateFilter()
+        self._end_filter_change()
 
     def set_state(self, state: str) -> None:
         """Keep rows in ``state`` (a key of :data:`STATE_FILTERS`)."""
+        self._begin_filter_change()
         self._state = state
-        self.invalidateFilter()
+        self._end_filter_change()
+
+    def _begin_filter_change(self) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.9 (invalidateFilter is deprecated)
+            self.beginFilterChange()
+
+    def _end_filter_change(self) -> None:
+        if hasattr(self, "endFilterChange"):
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self.invalidateFilter()
 
     def filterAcceptsRow(self, source_row: int, source_parent) -> bool:  # noqa: D102
         model = self.sourceModel()

@@ -21,6 +21,9 @@ QToolBar {{ background: #202327; border: none; spacing: 4px; padding: 3px; }}
 QToolButton {{ padding: 4px 8px; border-radius: 4px; }}
 QToolButton:checked {{ background: #2f4f75; }}
 QToolButton:hover {{ background: #343a42; }}
+QWidget#controls QToolButton {{ background: #2c3036; border: 1px solid #3b4048; }}
+QWidget#controls QToolButton:hover {{ background: #363b42; }}
+QWidget#controls QToolButton:checked {{ background: #2f4f75; border-color: {ACCENT}; }}
 QPushButton {{ padding: 4px 10px; border-radius: 4px; background: #2c3036;
                border: 1px solid #3b4048; }}
 QPushButton:hover {{ background: #363b42; }}

@@ -212,7 +212,7 @@ class DataMixin:
             dice=None if stats is None else stats.dice,
             run=run,
         )
-        info = f"<b>{image_id[-28:]}</b>"
+        info = f"<b>{'…' if len(image_id) > 28 else ''}{image_id[-28:]}</b>"
         if prob is not None:
             info += f" &nbsp; AI p = {prob:.2f}"
         self.canvas.set_info(info)

@@ -128,6 +128,7 @@ class LoaderWorker(_Worker):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._pending: tuple | None = None
+        self.served = 0
 
     def request(
         self,
@@ -156,6 +157,7 @@ class LoaderWorker(_Worker):
                 generation, image_id, path, params, gt = self._pending
                 self._pending = None
             t0 = time.perf_counter()
+            self.served += 1
             try:
                 image = load_xray(path)
                 enhanced = clahe(image.pixels, params or ClaheParams())
@@ -232,6 +234,7 @@ class InferenceWorker(_Worker):
         self._batch_t0 = 0.0
         self._cancel = False
         self._batch_generation = 0
+        self.predictions_run = 0
 
     # --- requests (GUI thread) -----------------------------------------------------------
     def load_model(self, model_dir: Path, device: str = "auto") -> None:
@@ -368,6 +371,7 @@ class InferenceWorker(_Worker):
             return
         from pneumoviewer.ui.cache import quantise_probability
 
+        self.predictions_run += 1
         try:
             pred = self.engine.predict(pixels, image_id=image_id)
         except Exception as exc:  # noqa: BLE001

@@ -1,0 +1,151 @@
+"""Analysis with the tiny random model: results, cache, thresholds, stale drops, cancel, export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.ui.conftest import load_model_and_wait, open_and_wait, show_row_and_wait
+
+POSITIVE = "1.2.276.0.7230010.3.1.4.8323329.1314.1517875167.222290"
+OTHER = "1.2.276.0.7230010.3.1.4.8323329.1000.1517875165.878027"
+
+
+@pytest.fixture
+def ready(qtbot, window, samples_dir, tiny_model_dir):
+    """A window with the sample folder open and the tiny model loaded."""
+    open_and_wait(qtbot, window, samples_dir)
+    load_model_and_wait(qtbot, window, tiny_model_dir)
+    return window
+
+
+def analyse(qtbot, window, image_id: str) -> None:
+    show_row_and_wait(qtbot, window, image_id)
+    with qtbot.waitSignal(window.result_arrived, timeout=30000,
+                          check_params_cb=lambda i: i == image_id):
+        window.actions["analyse"].trigger()
+
+
+def test_model_card_and_demo_banner(ready):
+    panel = ready.model_panel
+    assert panel.values["name"].text() == ready.model_info.manifest.name
+    assert not panel.banner.isHidden() == bool(ready.model_info.manifest.demo)
+    assert "Model:" in ready.model_label.text()
+
+
+def test_analyse_caches_result_and_fills_columns(qtbot, ready):
+    analyse(qtbot, ready, POSITIVE)
+    result = ready.store.get(POSITIVE)
+    assert result.prob_u8.shape == (1024, 1024) and result.prob_u8.dtype == np.uint8
+    row = ready.study_list.model.get(POSITIVE)
+    assert row.analysed and row.probability == pytest.approx(result.class_probability)
+    assert row.area == int((result.prob_u8 / 255.0 >= ready.controls.threshold).sum())
+    assert row.dice is not None
+    assert ready.controls.prob_label.text() == f"{result.class_probability:.3f}"
+    n = ready.results_received
+    show_row_and_wait(qtbot, ready, OTHER)
+    show_row_and_wait(qtbot, ready, POSITIVE)  # back: shown from the cache, no new run
+    assert ready.results_received == n
+    assert ready.controls.prob_label.text() == f"{result.class_probability:.3f}"
+    ready.actions["show_truth"].setChecked(False)
+    drawn = (ready.canvas.overlay[..., 3] > 0).sum()
+    assert drawn == row.area
+
+
+def test_threshold_slider_changes_area_monotonically(qtbot, ready):
+    analyse(qtbot, ready, POSITIVE)
+    ready.actions["show_truth"].setChecked(False)
+    areas = []
+    for t in np.linspace(0.05, 0.95, 10):
+        ready.controls.set_threshold(float(t))
+        row = ready.study_list.model.get(POSITIVE)
+        assert (ready.canvas.overlay[..., 3] > 0).sum() == row.area
+        areas.append(row.area)
+    assert all(a >= b for a, b in zip(areas, areas[1:], strict=False))
+    assert areas[0] > areas[-1]
+    before = ready.study_list.model.get(POSITIVE).area
+    ready.controls.min_area_spin.setValue(1_000_000)  # removes every component
+    assert ready.study_list.model.get(POSITIVE).area == 0 < before or before == 0
+
+
+def test_navigating_fast_drops_stale_requests(qtbot, ready):
+    ready.controls.auto_check.setChecked(True)
+    ids = ready.study_list.proxy.image_ids()
+    ready.pixel_cache.clear()
+    served_before = ready.loader.served
+    for _ in ids[1:]:
+        ready.actions["next_image"].trigger()  # like holding the down arrow
+    last = ids[-1]
+    assert ready.current_id == last
+    qtbot.waitUntil(lambda: ready.current is not None and ready.current.image_id == last
+                    and ready.store.has_map(last), timeout=30000)
+    assert ready.inference.predictions_run <= 5, "a backlog of analyses was run"
+    assert ready.loader.served - served_before <= 5
+    result = ready.store.get(last)
+    assert ready.controls.prob_label.text() == f"{result.class_probability:.3f}"
+    assert ready.current.image_id == ready.current_id == last
+
+
+def test_analyse_all_then_cancel(qtbot, ready):
+    with qtbot.waitSignal(ready.batch_done, timeout=60000) as done:
+        ready.actions["analyse_all"].trigger()
+        qtbot.waitUntil(lambda: ready.results_received >= 1, timeout=30000)
+        ready.actions["cancel"].trigger()
+    finished, total, cancelled = done.args
+    assert cancelled and total == 10 and finished < total
+    assert len(ready.store) < 10
+    assert not ready.inference.busy()
+
+
+def test_analyse_all_fills_summary_that_follows_threshold(qtbot, ready):
+    with qtbot.waitSignal(ready.batch_done, timeout=90000):
+        ready.actions["analyse_all"].trigger()
+    assert len(ready.store) == 10
+    qtbot.waitUntil(lambda: ready.summary is not None and ready.summary["n_evaluated"] == 10,
+                    timeout=5000)
+    first = dict(ready.summary)
+    with qtbot.waitSignal(ready.summary_updated, timeout=5000):
+        ready.controls.set_threshold(0.999)
+    qtbot.waitUntil(lambda: not ready.bulk_timer.isActive(), timeout=5000)
+    with qtbot.waitSignal(ready.summary_updated, timeout=5000):
+        ready.schedule_summary()
+    areas = [r.area for r in ready.study_list.model.rows]
+    assert all(a is not None for a in areas)
+    assert ready.summary != first or sum(areas) == 0
+    ready.study_list.triage()
+    probs = [ready.study_list.model.get(i).probability
+             for i in ready.study_list.proxy.image_ids()]
+    assert probs == sorted(probs, reverse=True)
+
+
+def test_export_png_with_overlay_colours_and_provenance(qtbot, ready, tmp_path, monkeypatch):
+    analyse(qtbot, ready, POSITIVE)
+    target = tmp_path / "out.png"
+    monkeypatch.setattr(ready, "ask_save_path", lambda suggested: target)
+    asked = []
+    monkeypatch.setattr(ready, "confirm_overwrite", lambda paths: asked.append(paths) or None)
+    with qtbot.waitSignal(ready.export_done, timeout=30000) as done:
+        ready.actions["export_png"].trigger()
+    assert done.args[0] == 1 and target.is_file()
+    img = Image.open(target)
+    assert img.size == (1024, 1024) or img.size[0] >= 1024
+    text = img.text
+    assert text["pneumoviewer:image_id"] == POSITIVE
+    assert float(text["pneumoviewer:mask_threshold"]) == pytest.approx(ready.controls.threshold)
+    assert text["pneumoviewer:model"] == ready.model_info.manifest.name
+    rgb = np.asarray(img.convert("RGB")).reshape(-1, 3)
+    colours = {tuple(c) for c in np.unique(rgb, axis=0)}
+    assert ready.truth_color in colours and ready.pred_color in colours
+    stamp = target.stat().st_mtime_ns
+    ready.actions["export_png"].trigger()  # exists: asked, cancelled, untouched
+    assert asked and asked[0] == [target]
+    assert target.stat().st_mtime_ns == stamp and ready.export_worker is None
+
+
+def test_bad_model_dir_is_a_message_naming_it(qtbot, window, tmp_path):
+    bad = tmp_path / "not_a_model"
+    bad.mkdir()
+    assert not window.load_model(bad)
+    assert window.errors and str(bad) in window.errors[0]
+    assert window.model_info is None

@@ -1,0 +1,129 @@
+"""Browsing without a model: list, canvas pixels, ground-truth overlay, contrast, problems."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from pneumoviewer.core.dicom_io import load_xray
+from pneumoviewer.core.ground_truth import read_rle_csv
+from pneumoviewer.core.preprocessing import ClaheParams, clahe
+from tests.ui.conftest import open_and_wait, show_row_and_wait
+
+POSITIVE = "1.2.276.0.7230010.3.1.4.8323329.1314.1517875167.222290"
+
+
+def test_sample_folder_lists_ten_rows_with_truth(qtbot, window, samples_dir):
+    open_and_wait(qtbot, window, samples_dir)
+    model = window.study_list.model
+    assert model.rowCount() == 10
+    truths = [r.truth for r in model.rows]
+    assert truths.count(True) == 5 and truths.count(False) == 5
+    assert window.problems.count() == 0
+
+
+def test_selected_row_shows_its_pixels(qtbot, window, samples_dir):
+    open_and_wait(qtbot, window, samples_dir)
+    row = window.study_list.model.rows[3]
+    show_row_and_wait(qtbot, window, row.image_id)
+    expected = load_xray(row.path).pixels
+    shown = window.canvas.displayed_pixels()
+    assert shown.dtype == np.uint8 and shown.flags.c_contiguous
+    np.testing.assert_array_equal(shown, expected)
+    assert window.canvas.base_item.levels is not None
+    assert window.metadata_panel.values["image_id"].toolTip() == row.image_id
+
+
+def test_ground_truth_overlay_pixels_equal_mask_area(qtbot, window, samples_dir, sample_csv):
+    open_and_wait(qtbot, window, samples_dir)
+    show_row_and_wait(qtbot, window, POSITIVE)
+    mask = read_rle_csv(sample_csv).mask(POSITIVE, (1024, 1024))
+    overlay = window.canvas.overlay
+    assert overlay.shape == (1024, 1024, 4) and overlay.dtype == np.uint8
+    alpha = overlay[..., 3] > 0
+    assert mask.sum() > 1000
+    assert alpha.sum() == mask.sum()
+    np.testing.assert_array_equal(alpha, mask)
+    assert tuple(overlay[alpha][0, :3]) == window.truth_color
+    window.actions["show_truth"].setChecked(False)  # G toggles it off
+    assert not (window.canvas.overlay[..., 3] > 0).any()
+    window.actions["show_truth"].setChecked(True)
+    window.controls.outline_combo.setCurrentIndex(1)  # outline: fewer pixels, inside the mask
+    outline = window.canvas.overlay[..., 3] > 0
+    assert 0 < outline.sum() < mask.sum() and not (outline & ~mask).any()
+
+
+def test_contrast_toggle_switches_to_the_models_clahe(qtbot, window, samples_dir):
+    open_and_wait(qtbot, window, samples_dir)
+    raw = window.canvas.displayed_pixels().copy()
+    window.actions["contrast"].trigger()
+    enhanced = window.canvas.displayed_pixels()
+    assert not np.array_equal(raw, enhanced)
+    np.testing.assert_array_equal(enhanced, clahe(raw, ClaheParams()))
+    window.actions["contrast"].trigger()
+    np.testing.assert_array_equal(window.canvas.displayed_pixels(), raw)
+
+
+def test_keyboard_navigation_and_toggles(qtbot, window, samples_dir):
+    from PySide6.QtCore import Qt
+
+    open_and_wait(qtbot, window, samples_dir)
+    window.activateWindow()
+    window.canvas.setFocus()
+    first = window.current_id
+    with qtbot.waitSignal(window.image_shown, timeout=10000):
+        qtbot.keyClick(window.canvas, Qt.Key.Key_Down)
+    assert window.current_id == window.study_list.proxy.image_ids()[1] != first
+    qtbot.keyClick(window.canvas, Qt.Key.Key_G)
+    assert not window.actions["show_truth"].isChecked()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_C)
+    assert window.actions["contrast"].isChecked()
+    before = window.controls.threshold
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Plus)
+    assert window.controls.threshold == pytest.approx(before + 0.05)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Minus)
+    assert window.controls.threshold == pytest.approx(before)
+
+
+def test_unreadable_file_reported_and_folder_stays_usable(qtbot, window, samples_dir, tmp_path):
+    folder = tmp_path / "study"
+    folder.mkdir()
+    good = sorted(samples_dir.glob("*.dcm"))[:2]
+    for p in good:
+        shutil.copy(p, folder / p.name)
+    data = good[0].read_bytes()
+    broken = folder / "broken.dcm"  # header intact, pixel data cut off
+    broken.write_bytes(data[: len(data) - 60_000])
+    (folder / "junk.dcm").write_bytes(b"not a dicom at all" * 10)
+    open_and_wait(qtbot, window, folder)
+    model = window.study_list.model
+    assert window.problems.count() >= 1  # junk.dcm: scan problem
+    broken_rows = [r for r in model.rows if r.path.name == "broken.dcm"]
+    if broken_rows:  # the header scan accepted it: loading must fail visibly
+        show_row_and_wait(qtbot, window, broken_rows[0].image_id)
+        assert "broken.dcm" in window.canvas.message_text()
+        assert window.current is None
+    names = {window.problems.table.item(r, 0).text()
+             for r in range(window.problems.table.rowCount())}
+    assert "junk.dcm" in names
+    good_id = next(r.image_id for r in model.rows if r.path.name == good[1].name)
+    show_row_and_wait(qtbot, window, good_id)
+    assert window.canvas.message_text() == ""
+    np.testing.assert_array_equal(window.canvas.displayed_pixels(), load_xray(good[1]).pixels)
+
+
+def test_settings_are_isolated_and_remembered(qtbot, make_window, samples_dir,
+                                              isolated_settings):
+    w = make_window()
+    w.controls.set_threshold(0.35)
+    w.controls.opacity_slider.setValue(70)
+    w.actions["contrast"].setChecked(True)
+    w.close()
+    files = list(isolated_settings.rglob("*.ini"))
+    assert files, "settings must be written under the isolated folder"
+    w2 = make_window()
+    assert w2.controls.threshold == pytest.approx(0.35)
+    assert w2.controls.opacity_slider.value() == 70
+    assert w2.actions["contrast"].isChecked()
