@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pneumoviewer.core import rle
+from pneumoviewer.core.errors import GroundTruthError, RLEError
+from pneumoviewer.core.ground_truth import GroundTruth, find_ground_truth_csv, read_rle_csv
+
+SHAPE = (4, 3)  # tiny images keep the hand-made strings readable
+
+
+def _write(tmp_path: Path, text: str, name: str = "train-rle.csv", *, bom=False) -> Path:
+    path = tmp_path / name
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+    return path
+
+
+def test_sample_csv_bom_no_header(sample_csv, samples_dir):
+    assert sample_csv.read_bytes().startswith(b"\xef\xbb\xbf")
+    table = read_rle_csv(sample_csv)
+    assert len(table) == 10 and table.path == sample_csv
+    assert set(table.ids()) == {p.stem for p in samples_dir.glob("*.dcm")}
+    positives = [i for i in table.ids() if table.is_positive(i)]
+    assert len(positives) == 5
+    for image_id in table.ids():
+        mask = table.mask(image_id)
+        assert mask.shape == (1024, 1024) and mask.dtype == bool
+        assert mask.any() == (image_id in positives)
+        if image_id in positives:
+            (encoded,) = table.rows(image_id)
+            np.testing.assert_array_equal(mask, rle.decode(encoded))
+
+
+def test_unknown_image_is_none(sample_csv):
+    table = read_rle_csv(sample_csv)
+    assert "nope" not in table
+    assert table.is_positive("nope") is None and table.mask("nope") is None
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["ImageId,EncodedPixels\n", "ImageId, EncodedPixels\n", '"ImageId","EncodedPixels"\n', ""],
+)
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("bom", [False, True])
+def test_header_variants(tmp_path, header, newline, bom):
+    body = "img1, 1 2\n\nimg2,-1\nimg3, -1\n"
+    path = _write(tmp_path, (header + body).replace("\n", newline), bom=bom)
+    table = read_rle_csv(path)
+    assert table.ids() == ["img1", "img2", "img3"]
+    assert [table.is_positive(i) for i in table.ids()] == [True, False, False]
+    np.testing.assert_array_equal(table.mask("img1", SHAPE), rle.decode("1 2", SHAPE))
+
+
+def test_several_rows_are_ored(tmp_path):
+    # 4x3 image, column-major: "0 2" = pixels (0,0),(1,0); "5 2" = (1,1),(2,1).
+    path = _write(tmp_path, "a,0 2\nb,-1\na,5 2\na,-1\n")
+    table = read_rle_csv(path)
+    assert len(table) == 2 and table.is_positive("a") and not table.is_positive("b")
+    expected = np.zeros(SHAPE, dtype=bool)
+    expected[[0, 1], 0] = True
+    expected[[1, 2], 1] = True
+    np.testing.assert_array_equal(table.mask("a", SHAPE), expected)
+
+
+def test_absolute_table(tmp_path):
+    path = _write(tmp_path, "a,1 2\n")
+    table = read_rle_csv(path, relative=False)
+    np.testing.assert_array_equal(table.mask("a", SHAPE), rle.decode("0 2", SHAPE))
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("ImageId,EncodedPixels\na,1 2\nno comma here\n", 3, "expected 2 fields"),
+        ("\n\na,1 2\nb,1 2,extra\n", 4, "found 3"),
+        ("a,1 2\n , 1 2\n", 2, "empty ImageId"),
+    ],
+)
+def test_malformed_line_names_file_and_line(tmp_path, text, line, fragment):
+    path = _write(tmp_path, text, bom=True)
+    with pytest.raises(GroundTruthError) as info:
+        read_rle_csv(path)
+    assert info.value.line == line and info.value.path == path
+    assert f"{path}, line {line}" in str(info.value)
+    assert fragment in str(info.value)
+
+
+def test_bad_rle_row_only_breaks_its_image(tmp_path):
+    path = _write(tmp_path, "good,1 2\nbad,1 2 3\nalso_good,-1\n")
+    table = read_rle_csv(path)  # reading succeeds
+    assert table.mask("good", SHAPE).sum() == 2
+    assert not table.mask("also_good", SHAPE).any()
+    with pytest.raises(RLEError) as info:
+        table.mask("bad", SHAPE)
+    message = str(info.value)
+    assert "bad" in message and str(path) in message and "line 2" in message
+    problems = table.validate(SHAPE)
+    assert len(problems) == 1 and problems[0].image_id == "bad"
+
+
+def test_validate_checks_runs_fit_the_image(tmp_path):
+    table = read_rle_csv(_write(tmp_path, "a,10 5\n"))
+    assert table.validate((1024, 1024)) == []
+    assert [p.image_id for p in table.validate(SHAPE)] == ["a"]
+
+
+def test_missing_and_binary_files(tmp_path):
+    with pytest.raises(GroundTruthError, match="not found"):
+        read_rle_csv(tmp_path / "missing.csv")
+    path = tmp_path / "binary.csv"
+    path.write_bytes(b"\xff\xfe\x00garbage\x81")
+    with pytest.raises(GroundTruthError, match="UTF-8"):
+        read_rle_csv(path)
+
+
+def test_constructed_table():
+    table = GroundTruth([("x", "0 1", None)])
+    assert table.path is None and table.mask("x", SHAPE)[0, 0]
+
+
+def test_full_siim_table_reads_fast(shared_data):
+    start = time.perf_counter()
+    table = read_rle_csv(shared_data / "siim-train-rle.csv.gz")
+    elapsed = time.perf_counter() - start
+    assert len(table) == 12047
+    assert sum(bool(table.is_positive(i)) for i in table.ids()) == 2669
+    assert elapsed < 1.0, elapsed
+    multi = [i for i in table.ids() if len(table.rows(i)) > 1]
+    assert multi  # some images have several regions
+    image_id = multi[0]
+    union = np.zeros((1024, 1024), dtype=bool)
+    for encoded in table.rows(image_id):
+        union |= rle.decode(encoded)
+    np.testing.assert_array_equal(table.mask(image_id), union)
+
+
+# --- find_ground_truth_csv ----------------------------------------------------------------
+
+
+def test_find_in_folder_and_parents(tmp_path, sample_csv):
+    study = tmp_path / "root" / "site" / "study"
+    study.mkdir(parents=True)
+    assert find_ground_truth_csv(study) is None
+    shutil.copyfile(sample_csv, tmp_path / "root" / "Train-RLE.CSV")  # case-insensitive
+    assert find_ground_truth_csv(study) == tmp_path / "root" / "Train-RLE.CSV"
+    shutil.copyfile(sample_csv, tmp_path / "root" / "site" / "stage1_rle.csv")
+    assert find_ground_truth_csv(study) == tmp_path / "root" / "site" / "stage1_rle.csv"
+    (study / "labels.csv").write_text("x")  # not a run-length table by name
+    (study / "rle-notes.txt").write_text("x")
+    assert find_ground_truth_csv(study) == tmp_path / "root" / "site" / "stage1_rle.csv"
+    shutil.copyfile(sample_csv, study / "b-rle.csv")
+    shutil.copyfile(sample_csv, study / "a-rle.csv")
+    assert find_ground_truth_csv(study) == study / "a-rle.csv"  # nearest, then by name
+    assert find_ground_truth_csv(study / "a-rle.csv") == study / "a-rle.csv"  # a file
+
+
+def test_find_stops_after_three_levels(tmp_path, sample_csv):
+    deep = tmp_path / "1" / "2" / "3" / "4"
+    deep.mkdir(parents=True)
+    shutil.copyfile(sample_csv, tmp_path / "train-rle.csv")
+    assert find_ground_truth_csv(deep) is None  # 4 levels up
+    assert find_ground_truth_csv(deep.parent) == tmp_path / "train-rle.csv"  # 3 levels up
+
+
+def test_find_bundled_sample(samples_dir, sample_csv):
+    assert find_ground_truth_csv(samples_dir) == sample_csv

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pneumoviewer.core.dicom_io import read_header
+from pneumoviewer.core.studies import ScanProblem, StudyEntry, scan_folder
+from tests.core import dicom_factory as factory
+
+
+@pytest.fixture()
+def study_tree(tmp_path: Path, samples_dir: Path) -> Path:
+    """A messy study folder built from the 10 real samples plus junk."""
+    samples = sorted(samples_dir.glob("*.dcm"))
+    root = tmp_path / "study"
+    (root / "b_nested" / "deeper").mkdir(parents=True)
+    (root / "a_flat").mkdir()
+    (root / ".hidden_dir").mkdir()
+    # 4 with .dcm at the top, 3 without suffix (UID-like names), 3 nested two levels deep
+    for src in samples[:4]:
+        shutil.copyfile(src, root / src.name)
+    for src in samples[4:7]:
+        shutil.copyfile(src, root / "a_flat" / src.stem)  # "1.2.276...878027": no .dcm
+    for src in samples[7:]:
+        shutil.copyfile(src, root / "b_nested" / "deeper" / f"img_{src.stem[-6:]}.DCM")
+    # a second copy of a sample under another name: same SOPInstanceUID
+    shutil.copyfile(samples[0], root / "b_nested" / "zz_copy.dcm")
+    # junk that is skipped silently
+    shutil.copyfile(samples_dir / "train-rle-sample.csv", root / "train-rle-sample.csv")
+    (root / "notes.txt").write_text("hello")
+    (root / "preview.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 200)
+    (root / "meta.json").write_text("{}")
+    (root / "README").write_text("an extension-less text file\n" * 10)
+    (root / "blob").write_bytes(os.urandom(500))
+    (root / "empty_no_suffix").write_bytes(b"")
+    (root / ".hidden.dcm").write_text("hidden, never looked at")
+    shutil.copyfile(samples[0], root / ".hidden_dir" / "x.dcm")
+    # problems
+    (root / "empty.dcm").write_bytes(b"")
+    (root / "text.dcm").write_text("not dicom at all\n" * 20)
+    factory.write_sr(root / "a_flat" / "report.dcm")
+    factory.write_sr(root / "a_flat" / "report_no_suffix")  # DICOM without suffix: reported
+    data = samples[1].read_bytes()
+    (root / "b_nested" / "cut.dcm").write_bytes(data[:300])
+    return root
+
+
+def _split(items):
+    entries = [i for i in items if isinstance(i, StudyEntry)]
+    problems = [i for i in items if isinstance(i, ScanProblem)]
+    assert len(entries) + len(problems) == len(items)
+    return entries, problems
+
+
+def test_scan_finds_images_and_reports_problems(study_tree, samples_dir):
+    entries, problems = _split(list(scan_folder(study_tree)))
+    sample_ids = {p.stem for p in samples_dir.glob("*.dcm")}
+    assert {e.image_id for e in entries} == sample_ids
+    assert len(entries) == 10  # the duplicate is a problem, not a second entry
+    by_name = {p.path.name: p.message for p in problems}
+    assert set(by_name) == {
+        "empty.dcm",
+        "text.dcm",
+        "report.dcm",
+        "report_no_suffix",
+        "cut.dcm",
+        "zz_copy.dcm",
+    }
+    assert "empty" in by_name["empty.dcm"]
+    assert "not a DICOM file" in by_name["text.dcm"]
+    assert "not an image" in by_name["report.dcm"]
+    assert "SR" in by_name["report_no_suffix"]
+    assert "truncated" in by_name["cut.dcm"]
+    assert "duplicate" in by_name["zz_copy.dcm"]
+    first = sorted(samples_dir.glob("*.dcm"))[0]
+    assert first.stem in by_name["zz_copy.dcm"] and first.name in by_name["zz_copy.dcm"]
+    for entry in entries:
+        assert entry.path.is_file() and isinstance(entry.path, Path)
+        assert read_header(entry.path) == (entry.image_id, entry.metadata)
+        assert (entry.metadata.rows, entry.metadata.columns) == (1024, 1024)
+
+
+def test_scan_order_is_files_first_then_sorted_subfolders(study_tree):
+    paths = [item.path.relative_to(study_tree) for item in scan_folder(study_tree)]
+    top = [p for p in paths if len(p.parts) == 1]
+    assert paths[: len(top)] == sorted(top)  # the top folder's files come first, by name
+    dirs = [p.parts[0] for p in paths if len(p.parts) > 1]
+    assert dirs == sorted(dirs)  # then a_flat/..., then b_nested/...
+    nested = [p for p in paths if p.parts[0] == "b_nested"]
+    assert nested[0] == Path("b_nested/cut.dcm")
+    assert nested[-1].parts[:2] == ("b_nested", "deeper")
+    assert paths == [i.path.relative_to(study_tree) for i in scan_folder(study_tree)]
+
+
+def test_scan_without_recursion(study_tree):
+    items = list(scan_folder(study_tree, recursive=False))
+    assert all(item.path.parent == study_tree for item in items)
+    entries, problems = _split(items)
+    assert len(entries) == 4 and {p.path.name for p in problems} == {"empty.dcm", "text.dcm"}
+
+
+def test_scan_is_a_lazy_generator(tmp_path, samples_dir):
+    samples = sorted(samples_dir.glob("*.dcm"))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    shutil.copyfile(samples[0], tmp_path / "a" / "one.dcm")
+    scan = scan_folder(tmp_path)
+    first = next(scan)
+    assert isinstance(first, StudyEntry) and first.path.name == "one.dcm"
+    # A file added to folder b after the first row was handed out is still found: each
+    # folder is listed when the walk reaches it, not up front.
+    shutil.copyfile(samples[1], tmp_path / "b" / "two.dcm")
+    rest = list(scan)
+    assert [item.path.name for item in rest] == ["two.dcm"]
+
+
+def test_scan_survives_symlink_loops(tmp_path, samples_dir):
+    shutil.copyfile(sorted(samples_dir.glob("*.dcm"))[0], tmp_path / "x.dcm")
+    (tmp_path / "sub").mkdir()
+    try:
+        os.symlink(tmp_path, tmp_path / "sub" / "loop")
+    except OSError:
+        pytest.skip("symlinks not supported here")
+    items = list(scan_folder(tmp_path))
+    assert [i.path.name for i in items] == ["x.dcm"]
+
+
+def test_scan_missing_folder_is_one_problem(tmp_path):
+    items = list(scan_folder(tmp_path / "nope"))
+    assert len(items) == 1 and isinstance(items[0], ScanProblem)
+    assert items[0].path == tmp_path / "nope"
+
+
+def test_scan_rejects_colour_and_accepts_synthetic_grey(tmp_path):
+    grey = np.arange(64, dtype=np.uint16).reshape(8, 8)
+    factory.write_image(tmp_path / "grey.dcm", grey, sop_uid="1.2.3.1")
+    rgb = np.zeros((8, 8, 3), dtype=np.uint8)
+    factory.write_image(tmp_path / "rgb.dcm", rgb, photometric="RGB", sop_uid="1.2.3.2")
+    factory.write_implicit(tmp_path / "implicit", grey)
+    entries, problems = _split(list(scan_folder(tmp_path)))
+    assert sorted(e.path.name for e in entries) == ["grey.dcm", "implicit"]
+    assert [p.path.name for p in problems] == ["rgb.dcm"]
+    assert "colour" in problems[0].message
