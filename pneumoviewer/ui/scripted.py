@@ -5,6 +5,7 @@ Used by the Xvfb test and to make the documentation screenshots; not a user feat
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -79,6 +80,9 @@ class ScreenshotDriver(QObject):
             w.study_list.select_row(int(step.split(":", 1)[1]))
         elif step.startswith("threshold:"):
             w.controls.set_threshold(float(step.split(":", 1)[1]))
+        elif step.startswith("wait:"):  # time for external key events (xdotool)
+            QTimer.singleShot(int(step.split(":", 1)[1]), self.next_step)
+            return
         QTimer.singleShot(400, self.next_step)
 
     def _once_result(self, _image_id: str) -> None:
@@ -97,4 +101,16 @@ class ScreenshotDriver(QObject):
         path.parent.mkdir(parents=True, exist_ok=True)
         ok = self.window.grab().save(str(path))
         log.info("screenshot %s saved=%s", path, ok)
+        w = self.window
+        index = w.study_list.view.currentIndex()
+        state = {
+            "image_id": w.current_id,
+            "row": index.row() if index.isValid() else None,
+            "clahe": w.actions["contrast"].isChecked(),
+            "show_truth": w.actions["show_truth"].isChecked(),
+            "difference": w.actions["difference"].isChecked(),
+            "threshold": w.controls.threshold,
+            "analysed": len(w.store),
+        }
+        path.with_suffix(".json").write_text(json.dumps(state, indent=1))
         self.window.close()

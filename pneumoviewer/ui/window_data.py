@@ -102,6 +102,7 @@ class DataMixin:
         if error:
             self.report_problem(self.folder, error)
         msg = f"{n} images in {self.folder}"
+        self.setWindowTitle(f"pneumoviewer — {self.folder.name} ({n} images)")
         if self.problems.count():
             msg += f" · {self.problems.count()} problems (see Problems)"
         if n == 0:

@@ -92,8 +92,9 @@ def show_row_and_wait(qtbot, window, image_id: str, timeout: int = 10000) -> Non
     """Select ``image_id`` and wait until the canvas shows it."""
     if window.current is not None and window.current.image_id == image_id:
         return
-    with qtbot.waitSignal(window.image_shown, timeout=timeout,
-                          check_params_cb=lambda i: i == image_id):
+    with qtbot.waitSignal(
+        window.image_shown, timeout=timeout, check_params_cb=lambda i: i == image_id
+    ):
         assert window.study_list.select_id(image_id)
 
 

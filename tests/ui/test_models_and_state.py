@@ -29,8 +29,15 @@ from pneumoviewer.ui.study_model import (
 
 def _row(i: str, *, age: str | None = None, prob=None, truth=None, predicted=None, view="PA"):
     md = SimpleNamespace(patient_age=age, patient_sex="F", view_position=view)
-    return StudyRow(i, Path(f"/x/{i}.dcm"), md, truth=truth, probability=prob,
-                    analysed=prob is not None, predicted=predicted)
+    return StudyRow(
+        i,
+        Path(f"/x/{i}.dcm"),
+        md,
+        truth=truth,
+        probability=prob,
+        analysed=prob is not None,
+        predicted=predicted,
+    )
 
 
 def _ids(proxy) -> list[str]:
@@ -40,8 +47,14 @@ def _ids(proxy) -> list[str]:
 def test_numbers_sort_as_numbers(qapp):
     model, proxy = StudyTableModel(), StudyFilterProxy()
     proxy.setSourceModel(model)
-    model.append_rows([_row("a", age="9", prob=0.15), _row("b", age="100", prob=0.9),
-                       _row("c", age="10", prob=None), _row("d", age="054", prob=0.5)])
+    model.append_rows(
+        [
+            _row("a", age="9", prob=0.15),
+            _row("b", age="100", prob=0.9),
+            _row("c", age="10", prob=None),
+            _row("d", age="054", prob=0.5),
+        ]
+    )
     proxy.sort(COL_AGE, Qt.SortOrder.AscendingOrder)
     assert _ids(proxy) == ["a", "c", "d", "b"]  # 9 < 10 < 54 < 100 (text order would differ)
     proxy.sort(COL_PROB, Qt.SortOrder.DescendingOrder)  # triage: most suspicious first
@@ -51,16 +64,23 @@ def test_numbers_sort_as_numbers(qapp):
 def test_state_and_text_filters(qapp):
     model, proxy = StudyTableModel(), StudyFilterProxy()
     proxy.setSourceModel(model)
-    model.append_rows([
-        _row("tp", prob=0.9, truth=True, predicted=True),
-        _row("fn", prob=0.1, truth=True, predicted=False),
-        _row("fp", prob=0.8, truth=False, predicted=True, view="AP"),
-        _row("tn", prob=0.2, truth=False, predicted=False),
-        _row("new", truth=None),
-    ])
-    expected = {"all": {"tp", "fn", "fp", "tn", "new"}, "gt_positive": {"tp", "fn"},
-                "pred_positive": {"tp", "fp"}, "false_negative": {"fn"},
-                "false_positive": {"fp"}, "not_analysed": {"new"}}
+    model.append_rows(
+        [
+            _row("tp", prob=0.9, truth=True, predicted=True),
+            _row("fn", prob=0.1, truth=True, predicted=False),
+            _row("fp", prob=0.8, truth=False, predicted=True, view="AP"),
+            _row("tn", prob=0.2, truth=False, predicted=False),
+            _row("new", truth=None),
+        ]
+    )
+    expected = {
+        "all": {"tp", "fn", "fp", "tn", "new"},
+        "gt_positive": {"tp", "fn"},
+        "pred_positive": {"tp", "fp"},
+        "false_negative": {"fn"},
+        "false_positive": {"fp"},
+        "not_analysed": {"new"},
+    }
     for state, ids in expected.items():
         proxy.set_state(state)
         assert set(_ids(proxy)) == ids, state
@@ -100,8 +120,11 @@ def test_result_store_keeps_scalars_after_map_eviction():
         store.add(AnalysisResult(f"i{i}", 0.1 * i, np.full((4, 4), 200, np.uint8)))
     assert not store.has_map("i0") and store.has_map("i2")
     assert "i0" in store and store.get("i0").class_probability == 0.0
-    mask = prediction_mask(store, "i2", SimpleNamespace(mask_threshold=0.5, min_area=0,
-                                                         gate_enabled=False, gate_threshold=0.5))
+    mask = prediction_mask(
+        store,
+        "i2",
+        SimpleNamespace(mask_threshold=0.5, min_area=0, gate_enabled=False, gate_threshold=0.5),
+    )
     assert mask.all()  # 200/255 = 0.78 >= 0.5
 
 
@@ -112,8 +135,12 @@ def test_image_stats_and_folder_summary():
     pred[:2, :1] = True
     s = image_stats(pred, truth, class_probability=0.7, decision_threshold=0.5)
     assert s.area == 2 and s.predicted_positive and s.dice == pytest.approx(2 * 2 / (2 + 4))
-    empty = image_stats(np.zeros((4, 4), bool), np.zeros((4, 4), bool), class_probability=None,
-                        decision_threshold=0.5)
+    empty = image_stats(
+        np.zeros((4, 4), bool),
+        np.zeros((4, 4), bool),
+        class_probability=None,
+        decision_threshold=0.5,
+    )
     assert empty.dice == 1.0 and not empty.predicted_positive
     records = [
         {"truth": True, "score": 0.9, "positive": True, "dice": 0.6},
@@ -147,8 +174,24 @@ def test_shortcut_help_comes_from_the_action_table(qapp):
         assert len(keys) == len(spec.shortcuts)
         if spec.shortcuts:
             assert " / ".join(spec.shortcuts) in listed
-    required = {"Up", "Down", "PgUp", "PgDown", "A", "Shift+A", "Esc", "C", "G", "P", "D", "F",
-                "+", "-", "Ctrl+O", "Ctrl+E"}
+    required = {
+        "Up",
+        "Down",
+        "PgUp",
+        "PgDown",
+        "A",
+        "Shift+A",
+        "Esc",
+        "C",
+        "G",
+        "P",
+        "D",
+        "F",
+        "+",
+        "-",
+        "Ctrl+O",
+        "Ctrl+E",
+    }
     all_keys = {k for s in ACTIONS for k in s.shortcuts}
     assert required <= all_keys
     parent.deleteLater()

@@ -22,8 +22,9 @@ def ready(qtbot, window, samples_dir, tiny_model_dir):
 
 def analyse(qtbot, window, image_id: str) -> None:
     show_row_and_wait(qtbot, window, image_id)
-    with qtbot.waitSignal(window.result_arrived, timeout=30000,
-                          check_params_cb=lambda i: i == image_id):
+    with qtbot.waitSignal(
+        window.result_arrived, timeout=30000, check_params_cb=lambda i: i == image_id
+    ):
         window.actions["analyse"].trigger()
 
 
@@ -78,8 +79,14 @@ def test_navigating_fast_drops_stale_requests(qtbot, ready):
         ready.actions["next_image"].trigger()  # like holding the down arrow
     last = ids[-1]
     assert ready.current_id == last
-    qtbot.waitUntil(lambda: ready.current is not None and ready.current.image_id == last
-                    and ready.store.has_map(last), timeout=30000)
+    qtbot.waitUntil(
+        lambda: (
+            ready.current is not None
+            and ready.current.image_id == last
+            and ready.store.has_map(last)
+        ),
+        timeout=30000,
+    )
     assert ready.inference.predictions_run <= 5, "a backlog of analyses was run"
     assert ready.loader.served - served_before <= 5
     result = ready.store.get(last)
@@ -102,8 +109,9 @@ def test_analyse_all_fills_summary_that_follows_threshold(qtbot, ready):
     with qtbot.waitSignal(ready.batch_done, timeout=90000):
         ready.actions["analyse_all"].trigger()
     assert len(ready.store) == 10
-    qtbot.waitUntil(lambda: ready.summary is not None and ready.summary["n_evaluated"] == 10,
-                    timeout=5000)
+    qtbot.waitUntil(
+        lambda: ready.summary is not None and ready.summary["n_evaluated"] == 10, timeout=5000
+    )
     first = dict(ready.summary)
     with qtbot.waitSignal(ready.summary_updated, timeout=5000):
         ready.controls.set_threshold(0.999)
@@ -114,8 +122,7 @@ def test_analyse_all_fills_summary_that_follows_threshold(qtbot, ready):
     assert all(a is not None for a in areas)
     assert ready.summary != first or sum(areas) == 0
     ready.study_list.triage()
-    probs = [ready.study_list.model.get(i).probability
-             for i in ready.study_list.proxy.image_ids()]
+    probs = [ready.study_list.model.get(i).probability for i in ready.study_list.proxy.image_ids()]
     assert probs == sorted(probs, reverse=True)
 
 

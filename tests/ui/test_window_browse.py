@@ -90,32 +90,33 @@ def test_keyboard_navigation_and_toggles(qtbot, window, samples_dir):
 def test_unreadable_file_reported_and_folder_stays_usable(qtbot, window, samples_dir, tmp_path):
     folder = tmp_path / "study"
     folder.mkdir()
-    good = sorted(samples_dir.glob("*.dcm"))[:2]
+    files = sorted(samples_dir.glob("*.dcm"))
+    good = files[:2]
     for p in good:
         shutil.copy(p, folder / p.name)
-    data = good[0].read_bytes()
+    data = files[2].read_bytes()
     broken = folder / "broken.dcm"  # header intact, pixel data cut off
     broken.write_bytes(data[: len(data) - 60_000])
     (folder / "junk.dcm").write_bytes(b"not a dicom at all" * 10)
     open_and_wait(qtbot, window, folder)
     model = window.study_list.model
     assert window.problems.count() >= 1  # junk.dcm: scan problem
-    broken_rows = [r for r in model.rows if r.path.name == "broken.dcm"]
-    if broken_rows:  # the header scan accepted it: loading must fail visibly
-        show_row_and_wait(qtbot, window, broken_rows[0].image_id)
-        assert "broken.dcm" in window.canvas.message_text()
-        assert window.current is None
-    names = {window.problems.table.item(r, 0).text()
-             for r in range(window.problems.table.rowCount())}
-    assert "junk.dcm" in names
+    assert model.rowCount() == 3  # the header scan accepts broken.dcm ...
+    broken_id = next(r.image_id for r in model.rows if r.path.name == "broken.dcm")
+    show_row_and_wait(qtbot, window, broken_id)  # ... loading it fails visibly
+    assert "broken.dcm" in window.canvas.message_text()
+    assert window.current is None and model.get(broken_id).error
+    names = {
+        window.problems.table.item(r, 0).text() for r in range(window.problems.table.rowCount())
+    }
+    assert {"junk.dcm", "broken.dcm"} <= names
     good_id = next(r.image_id for r in model.rows if r.path.name == good[1].name)
     show_row_and_wait(qtbot, window, good_id)
     assert window.canvas.message_text() == ""
     np.testing.assert_array_equal(window.canvas.displayed_pixels(), load_xray(good[1]).pixels)
 
 
-def test_settings_are_isolated_and_remembered(qtbot, make_window, samples_dir,
-                                              isolated_settings):
+def test_settings_are_isolated_and_remembered(qtbot, make_window, samples_dir, isolated_settings):
     w = make_window()
     w.controls.set_threshold(0.35)
     w.controls.opacity_slider.setValue(70)
