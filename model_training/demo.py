@@ -1,0 +1,140 @@
+"""The bundled demo model: both networks trained on the 10 sample images, on the CPU.
+
+Its predictions on those images show the viewer working; they say nothing about
+diagnostic accuracy (there is no held-out data: validation and test are the training set).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from model_training.augment import AugmentConfig
+from model_training.runs import DataConfig
+from model_training.splits import SplitConfig
+from model_training.trainer import TrainConfig
+
+MODEL_CARD = "MODEL_CARD.md"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoConfig:
+    """Where the samples are, where the model goes, and the time budget (minutes)."""
+
+    samples: Path = Path("resources/samples")
+    out: Path = Path("resources/models/demo")
+    work: Path = Path("runs/demo")
+    minutes: float = 13.0
+    cls_epochs: int = 40
+    seg_epochs: int = 150
+    cls_size: int = 224
+    seg_size: int = 256
+    seed: int = 0
+
+
+def train_demo_model(config: DemoConfig = DemoConfig()) -> dict:
+    """Train classifier (svm head, 224) and segmenter (U-Net ResNet-34, 256); export fp16.
+
+    The classifier gets about a quarter of the time budget, the segmenter the rest
+    (each stops after the epoch that exceeds its share). Writes the model directory with
+    ``demo=true`` and a ``MODEL_CARD.md``.
+
+    Returns
+    -------
+    dict
+        Timings and the training-set metrics recorded in the manifest.
+    """
+    from model_training.classify import ClassifyConfig, classifier_probabilities, run_classify
+    from model_training.export import ExportConfig, export_model
+    from model_training.segment import SegmentConfig, run_segment
+
+    data = DataConfig(
+        root=config.samples,
+        split=SplitConfig(val_fraction=0.0, test_fraction=0.0, seed=config.seed),
+        evaluate_on_train=True,
+    )
+    aug = AugmentConfig(hflip=0.0, affine=0.5, rotate_deg=5.0, scale=0.05, shift=0.03,
+                        intensity=0.5)
+    base = TrainConfig(
+        workers=0, device="cpu", amp=False, seed=config.seed, progress=False,
+        val_every=5, save_last_every=25,
+    )
+    t0 = time.perf_counter()
+    cls_dir, seg_dir = config.work / "classifier", config.work / "segmenter"
+    cls = run_classify(
+        data, cls_dir,
+        config=ClassifyConfig(head="svm", input_size=config.cls_size, augment=aug),
+        train=replace(base, epochs=config.cls_epochs, batch_size=5, lr=1e-3,
+                      max_minutes=config.minutes * 0.25),
+    )
+    t_cls = time.perf_counter() - t0
+    probs = classifier_probabilities(cls_dir, data, split="val", device="cpu")
+    seg = run_segment(
+        data, seg_dir,
+        config=SegmentConfig(encoder="resnet34", input_size=config.seg_size,
+                             sampling="positives", augment=aug),
+        train=replace(base, epochs=config.seg_epochs, batch_size=5, lr=1e-3,
+                      max_minutes=max(config.minutes - t_cls / 60.0, 1.0)),
+        class_probabilities=probs,
+    )
+    t_total = time.perf_counter() - t0
+    training = {
+        "data": "the 10 bundled SIIM-ACR sample images (5 with pneumothorax); no held-out data",
+        "images": 10,
+        "device": "cpu",
+        "minutes": round(t_total / 60.0, 2),
+        "classifier_epochs": len(cls["history"]),
+        "segmenter_epochs": len(seg["history"]),
+        "classifier_train_accuracy": cls["test"].get("accuracy"),
+        "segmenter_train_dice_positive": seg["test"].get("dice_pos"),
+    }
+    manifest = export_model(
+        config.out, classifier_run=cls_dir, segmenter_run=seg_dir,
+        config=ExportConfig(
+            name="pneumoviewer demo model",
+            description="Demo only: trained on the 10 bundled sample images. Its output on "
+            "them shows the viewer working, not diagnostic accuracy.",
+            demo=True, fp16=True,
+        ),
+        training=training,
+    )
+    write_model_card(config.out / MODEL_CARD, manifest, training)
+    print(f"demo model written to {config.out} in {t_total / 60.0:.1f} min", flush=True)
+    return training
+
+
+def write_model_card(path: Path, manifest, training: dict) -> Path:
+    """Write the demo model's card: what it is, how it was trained, what not to use it for."""
+    c, s = manifest.classifier, manifest.segmenter
+    gate = "off" if s.gate_threshold is None else f"{s.gate_threshold:g}"
+    text = f"""# pneumoviewer demo model
+
+**What it is:** a DenseNet-121 classifier (DLSVM head, Platt-scaled) and a U-Net
+(ResNet-34 encoder) segmenter, trained from scratch on the CPU on **the 10 sample images
+bundled in `resources/samples`** (5 with pneumothorax, 5 without) by
+`make demo-model` (`pneumoviewer-train demo`).
+
+**What it is for:** showing the viewer working. Its predictions on the bundled images
+look plausible because it has seen exactly those images (validation, Platt scaling and
+the post-processing search also used them; there is no held-out data).
+
+**What it is not:** a diagnostic model. It has no measured accuracy on any unseen image
+and must not be used on patients. To train a real model, see `docs/training.md`.
+
+| | |
+|---|---|
+| classifier | DenseNet-121, svm head, {c.input_size} px, Platt a={c.platt_a}, b={c.platt_b} |
+| segmenter | U-Net {s.encoder}, {s.input_size} px, mask threshold {s.mask_threshold:g}, min area {s.min_area} px, gate {gate} |
+| preprocessing | CLAHE clip {manifest.clahe.clip_limit:g}, tiles {manifest.clahe.tile_grid}, mean {s.mean}, std {s.std} |
+| weights | float16 safetensors (sha256 in manifest.json) |
+| training time | {training['minutes']} min on 2 CPU threads |
+| epochs | classifier {training['classifier_epochs']}, segmenter {training['segmenter_epochs']} |
+| training-set accuracy (classifier) | {training['classifier_train_accuracy']} |
+| training-set Dice, positive images (segmenter, {s.input_size} px) | {training['segmenter_train_dice_positive']} |
+
+Images: SIIM-ACR Pneumothorax Segmentation (2019) sample images, from the NIH
+ChestX-ray14 collection; see `resources/samples/NOTICE`.
+"""
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,94 @@
+"""Helpers shared by the training commands: data + split preparation, run folders, JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from model_training.data import Corpus, load_corpus
+from model_training.records import Record
+from model_training.splits import (
+    SplitConfig,
+    apply_split,
+    make_split,
+    read_split_csv,
+    select_subset,
+    write_split_csv,
+)
+
+SPLIT_CSV = "split.csv"
+SPEC_JSON = "spec.json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    """Where the data is and how it is split.
+
+    Attributes
+    ----------
+    root : Path
+        Data folder (SIIM DICOM tree + run-length CSV, or png_images/ + png_masks/).
+    csv : Path or None
+        The run-length CSV (SIIM layout); None searches for one.
+    split_csv : Path or None
+        An existing split file to reuse; None makes a new split.
+    split : SplitConfig
+        Fractions and seed of a new split.
+    subset : int or None
+        Use a balanced subset of this many images (before splitting).
+    """
+
+    root: Path
+    csv: Path | None = None
+    split_csv: Path | None = None
+    split: SplitConfig = SplitConfig()
+    subset: int | None = None
+    evaluate_on_train: bool = False
+
+
+@dataclass
+class PreparedData:
+    """A corpus and its split: image_id -> "train" / "val" / "test"."""
+
+    corpus: Corpus
+    assignment: dict[str, str]
+    evaluate_on_train: bool = False
+
+    def records(self, split: str) -> list[Record]:
+        """The records of one split, sorted by image id.
+
+        With ``evaluate_on_train`` (the demo model: 10 images, nothing to hold out),
+        "val" and "test" are the training images themselves.
+        """
+        if self.evaluate_on_train and split in ("val", "test"):
+            split = "train"
+        return apply_split(self.corpus.records, self.assignment, split)
+
+
+def prepare_data(config: DataConfig, run_dir: Path | None = None) -> PreparedData:
+    """Load the corpus, take the subset, make or read the split, write ``split.csv``."""
+    corpus = load_corpus(config.root, csv=config.csv)
+    if config.subset:
+        corpus.records = select_subset(corpus.records, config.subset, seed=config.split.seed)
+    if config.split_csv is not None:
+        assignment = read_split_csv(config.split_csv)
+        known = {r.image_id for r in corpus.records}
+        assignment = {k: v for k, v in assignment.items() if k in known}
+    else:
+        assignment = make_split(corpus.records, config.split)
+    if run_dir is not None:
+        write_split_csv(run_dir / SPLIT_CSV, corpus.records, assignment)
+    return PreparedData(corpus, assignment, config.evaluate_on_train)
+
+
+def write_json(path: Path, data: dict) -> Path:
+    """Write indented JSON (floats as written by ``json``; NaN allowed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def read_json(path: Path) -> dict:
+    """Read a JSON file written by :func:`write_json`."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))

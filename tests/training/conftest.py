@@ -1,0 +1,18 @@
+"""Fixtures for training tests: tiny synthetic PNG data, small thread counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.training.synthetic import make_png_dataset
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def png_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight 64x64 synthetic images (PNG layout), half with a bright ellipse mask."""
+    return make_png_dataset(tmp_path_factory.mktemp("png_data"), 8, size=64, seed=1)
