@@ -10,7 +10,6 @@ the contrast it was trained with (the parameters travel in the model manifest th
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -84,23 +83,12 @@ class ClaheParams:
         return cls(**kwargs)
 
 
-# cv2.CLAHE objects hold internal buffers and are not documented as thread-safe, so each
-# thread keeps its own small cache (creation costs ~2 us, applying one ~3 ms at 1024^2).
-_local = threading.local()
-
-
 def _clahe_object(params: ClaheParams) -> cv2.CLAHE:
-    cache: dict[ClaheParams, cv2.CLAHE] | None = getattr(_local, "cache", None)
-    if cache is None:
-        cache = _local.cache = {}
-    obj = cache.get(params)
-    if obj is None:
-        if len(cache) >= 16:  # a slider sweeping clip limits must not grow it without end
-            cache.clear()
-        obj = cache[params] = cv2.createCLAHE(
-            clipLimit=params.clip_limit, tileGridSize=params.tile_grid
-        )
-    return obj
+    # A new object per call: cv2.CLAHE objects hold internal buffers and are not
+    # documented as thread-safe, and creating one costs < 1 us against ~3-8 ms for
+    # applying it at 1024^2 (benchmarks/bench_postprocess.py measured no gain from
+    # caching), so a cache would add shared state for nothing.
+    return cv2.createCLAHE(clipLimit=params.clip_limit, tileGridSize=params.tile_grid)
 
 
 def _check_gray_uint8(image: np.ndarray, what: str = "image") -> np.ndarray:
