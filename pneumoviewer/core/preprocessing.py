@@ -20,6 +20,7 @@ import numpy as np
 __all__ = [
     "ClaheParams",
     "clahe",
+    "normalise",
     "resize_image",
     "resize_probability",
     "to_model_input",
@@ -113,6 +114,15 @@ def _as_shape(size: int | tuple[int, int]) -> tuple[int, int]:
     return shape
 
 
+def _check_normalisation(mean: float, std: float, channels: int) -> None:
+    if not (isinstance(channels, (int, np.integer)) and channels >= 1):
+        raise ValueError(f"channels must be an integer >= 1, got {channels!r}")
+    if not (math.isfinite(std) and std > 0):
+        raise ValueError(f"std must be a finite number > 0, got {std!r}")
+    if not math.isfinite(mean):
+        raise ValueError(f"mean must be finite, got {mean!r}")
+
+
 def clahe(image: np.ndarray, params: ClaheParams = ClaheParams()) -> np.ndarray:  # noqa: B008
     """Apply CLAHE to a grayscale image.
 
@@ -199,23 +209,46 @@ def to_model_input(
 
     """
     _check_gray_uint8(image)
-    if not (isinstance(channels, (int, np.integer)) and channels >= 1):
-        raise ValueError(f"channels must be an integer >= 1, got {channels!r}")
-    if not (math.isfinite(std) and std > 0):
-        raise ValueError(f"std must be a finite number > 0, got {std!r}")
-    if not math.isfinite(mean):
-        raise ValueError(f"mean must be finite, got {mean!r}")
+    _check_normalisation(mean, std, channels)  # before the (costly) CLAHE
     if clahe_params is not None:
         image = clahe(image, clahe_params)
     small = resize_image(image, int(size))
-    # One fused affine step: (x / 255 - mean) / std == x * a + b.
+    return normalise(small, mean=mean, std=std, channels=channels)
+
+
+def normalise(plane: np.ndarray, *, mean: float, std: float, channels: int) -> np.ndarray:
+    """Normalise a 0-255 plane into a network input (the last step of :func:`to_model_input`).
+
+    Exposed so training code that augments the resized plane (flips, brightness...)
+    finishes with the very same arithmetic: ``(plane / 255 - mean) / std`` computed as one
+    fused float32 multiply-add, replicated to ``channels``.
+
+    Parameters
+    ----------
+    plane : numpy.ndarray
+        uint8 or float, shape (H, W), values on the 0-255 scale.
+    mean, std : float
+        Normalisation on the [0, 1] scale; ``std`` > 0.
+    channels : int
+        Number of (identical) channels, >= 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, shape (channels, H, W), C-contiguous, a new array.
+
+    """
+    if not isinstance(plane, np.ndarray) or plane.ndim != 2:
+        raise ValueError(f"plane must be a 2-D array, got {getattr(plane, 'shape', type(plane))}")
+    _check_normalisation(mean, std, channels)
+    # (x / 255 - mean) / std == x * a + b, in float32.
     a = np.float32(1.0 / (255.0 * std))
     b = np.float32(-mean / std)
-    plane = small.astype(np.float32)
-    plane *= a
-    plane += b
-    out = np.empty((int(channels), *plane.shape), dtype=np.float32)
-    out[:] = plane
+    p = plane.astype(np.float32, copy=True)
+    p *= a
+    p += b
+    out = np.empty((int(channels), *p.shape), dtype=np.float32)
+    out[:] = p
     return out
 
 

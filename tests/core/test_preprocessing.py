@@ -10,6 +10,7 @@ import pytest
 from pneumoviewer.core.preprocessing import (
     ClaheParams,
     clahe,
+    normalise,
     resize_image,
     resize_probability,
     to_model_input,
@@ -160,3 +161,18 @@ def test_resize_probability_rejects_bad_input():
         resize_probability(np.zeros((4, 4), np.uint8), (8, 8))
     with pytest.raises(ValueError):
         resize_probability(np.zeros((4, 4, 1), np.float32), (8, 8))
+
+
+def test_normalise_matches_to_model_input_and_accepts_float_planes():
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (32, 32), dtype=np.uint8)
+    x = to_model_input(img, size=32, clahe_params=None, mean=0.4, std=0.2, channels=3)
+    np.testing.assert_array_equal(normalise(img, mean=0.4, std=0.2, channels=3), x)
+    flipped = normalise(img[:, ::-1].astype(np.float32), mean=0.4, std=0.2, channels=1)
+    np.testing.assert_array_equal(flipped[0], x[0][:, ::-1])
+    # 255 -> (1 - 0.4) / 0.2 = 3, 0 -> -2
+    np.testing.assert_allclose(
+        normalise(np.array([[0, 255]], np.uint8), mean=0.4, std=0.2, channels=1),
+        [[[-2, 3]]],
+        atol=1e-6,
+    )
