@@ -4,8 +4,8 @@ Usage::
 
     .venv/bin/python benchmarks/bench_postprocess.py [--repeats 40] [--size 1024]
 
-Prints median milliseconds for pneumoviewer's implementation and for a naive baseline
-measured in the same run, and their ratio:
+Prints, in milliseconds, the median (and best) time of pneumoviewer's implementation, the
+median of a naive baseline measured in the same run, and the ratio of the medians:
 
 * post-processing baseline: threshold to uint8, ``cv2.connectedComponents`` and a Python
   loop over components (``mask[labels == i] = 0``), as in common SIIM-ACR kernels;
@@ -71,15 +71,27 @@ def naive_overlay(shape, gt: np.ndarray | None, pred: np.ndarray | None, style: 
     return out
 
 
-def median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    repeats = max(1, repeats)
+def timeit(fn, repeats: int) -> tuple[float, float]:
+    """(median, best) wall time of ``fn()`` in ms, after one warm-up call."""
+    fn()
     times = []
-    for _ in range(repeats):
+    for _ in range(max(1, repeats)):
         t0 = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
+    return statistics.median(times), min(times)
+
+
+def sample_xray(size: int) -> np.ndarray:
+    """The first bundled sample radiograph (uint8), resized to size x size."""
+    import pydicom
+
+    from pneumoviewer import SAMPLES_DIR
+
+    path = sorted(SAMPLES_DIR.glob("*.dcm"))[0]
+    px = pydicom.dcmread(path).pixel_array
+    px = cv2.normalize(px, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    return cv2.resize(px, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def main() -> None:
@@ -94,18 +106,21 @@ def main() -> None:
     gt = np.zeros((size, size), bool)
     gt[size // 5 : size // 2, size // 2 : size * 4 // 5] = True
     style = OverlayStyle()
-    base = (np.random.default_rng(1).random((size, size)) * 255).astype(np.uint8)
+    base = sample_xray(size)
     thresholds = np.linspace(0.35, 0.75, 9)
+    k = len(thresholds)
 
-    print(f"map {size}x{size} float32; ours: median of {n} runs, baseline: median of {nb}")
-    print(f"cv2 threads={cv2.getNumThreads()}; times in ms")
+    print(f"map {size}x{size} float32; ours: {n} runs, baseline: {nb} runs; times in ms")
+    print(f"cv2 threads={cv2.getNumThreads()}")
 
-    def report(label: str, o: float, b: float | None = None) -> None:
-        tail = "" if b is None else f"   baseline {b:8.2f}   speed-up x{b / o:6.1f}"
-        print(f"{label:<46} ours {o:8.2f}{tail}")
-
-    def compare(label: str, ours, baseline) -> None:
-        report(label, median_ms(ours, n), median_ms(baseline, nb))
+    def report(label: str, ours, baseline=None, *, per: int = 1, rb: int = nb) -> None:
+        med, best = timeit(ours, n if per == 1 else max(3, n // 4))
+        med, best = med / per, best / per
+        line = f"{label:<46} ours {med:7.2f} (best {best:6.2f})"
+        if baseline is not None:
+            b = timeit(baseline, rb)[0] / per
+            line += f"   baseline {b:8.2f}   speed-up x{b / med:6.1f}"
+        print(line)
 
     def kept(mask: np.ndarray) -> int:
         return cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[0] - 1
@@ -114,17 +129,17 @@ def main() -> None:
         params = PostprocessParams(mask_threshold=0.5, min_area=min_area)
         m = postprocess(prob, params)
         assert np.array_equal(m, naive_postprocess(prob, params, None)), "results differ"
-        compare(
+        report(
             f"postprocess min_area={min_area} ({kept(m)} comps kept)",
             lambda p=params: postprocess(prob, p),
             lambda p=params: naive_postprocess(prob, p, None),
         )
 
     pred = postprocess(prob, PostprocessParams(min_area=200))
-    ours_alpha = compose_overlay((size, size), ground_truth=gt, prediction=pred, style=style)
-    naive_alpha = naive_overlay((size, size), gt, pred, style)
-    assert np.abs(ours_alpha.astype(int) - naive_alpha).max() <= 1, "overlays differ"
-    compare(
+    ours_rgba = compose_overlay((size, size), ground_truth=gt, prediction=pred, style=style)
+    naive_rgba = naive_overlay((size, size), gt, pred, style)
+    assert np.abs(ours_rgba.astype(int) - naive_rgba).max() <= 1, "overlays differ"
+    report(
         "compose_overlay fill (truth + prediction)",
         lambda: compose_overlay((size, size), ground_truth=gt, prediction=pred, style=style),
         lambda: naive_overlay((size, size), gt, pred, style),
@@ -135,66 +150,46 @@ def main() -> None:
     )
     report(
         "compose_overlay outline (truth + prediction)",
-        median_ms(
-            lambda: compose_overlay((size, size), ground_truth=gt, prediction=pred, style=outlined),
-            n,
-        ),
+        lambda: compose_overlay((size, size), ground_truth=gt, prediction=pred, style=outlined),
     )
 
     def slider(post, overlay):
         def run():
             for t in thresholds:
-                p = post(prob, PostprocessParams(mask_threshold=float(t), min_area=200), None)
-                overlay(p)
+                overlay(post(prob, PostprocessParams(mask_threshold=float(t), min_area=200)))
 
         return run
 
-    k = len(thresholds)
     report(
-        f"slider step: postprocess+overlay (mean of {k})",
-        median_ms(
-            slider(
-                lambda pr, pa, c: postprocess(pr, pa, class_probability=c),
-                lambda p: compose_overlay((size, size), ground_truth=gt, prediction=p, style=style),
-            ),
-            max(3, n // 4),
-        )
-        / k,
-        median_ms(
-            slider(naive_postprocess, lambda p: naive_overlay((size, size), gt, p, style)),
-            max(1, nb // 3),
-        )
-        / k,
+        f"slider step, postprocess+overlay (mean of {k})",
+        slider(
+            postprocess,
+            lambda p: compose_overlay((size, size), ground_truth=gt, prediction=p, style=style),
+        ),
+        slider(
+            lambda pr, pa: naive_postprocess(pr, pa, None),
+            lambda p: naive_overlay((size, size), gt, p, style),
+        ),
+        per=k,
+        rb=max(1, nb // 3),
     )
     report(
         "compose_rgba (export path)",
-        median_ms(lambda: compose_rgba(base, ground_truth=gt, prediction=pred, style=style), n),
+        lambda: compose_rgba(base, ground_truth=gt, prediction=pred, style=style),
     )
 
-    xray = sample_xray(size)
     params = ClaheParams()
     reused = cv2.createCLAHE(clipLimit=params.clip_limit, tileGridSize=params.tile_grid)
     report(
         "clahe(): new object per call vs one reused",
-        median_ms(lambda: clahe(xray, params), n),
-        median_ms(lambda: reused.apply(xray), n),
+        lambda: clahe(base, params),
+        lambda: reused.apply(base),
+        rb=n,
     )
     t0 = time.perf_counter()
     for _ in range(10000):
         cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
     print(f"cv2.createCLAHE alone: {(time.perf_counter() - t0) / 10000 * 1e6:.2f} us per call")
-
-
-def sample_xray(size: int) -> np.ndarray:
-    """The first bundled sample radiograph (uint8), resized to size x size."""
-    import pydicom
-
-    from pneumoviewer import SAMPLES_DIR
-
-    path = sorted(SAMPLES_DIR.glob("*.dcm"))[0]
-    px = pydicom.dcmread(path).pixel_array
-    px = cv2.normalize(px, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-    return cv2.resize(px, (size, size), interpolation=cv2.INTER_AREA)
 
 
 if __name__ == "__main__":
