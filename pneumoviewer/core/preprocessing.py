@@ -44,13 +44,19 @@ class ClaheParams:
     tile_grid: tuple[int, int] = (8, 8)
 
     def __post_init__(self) -> None:
-        clip = float(self.clip_limit)
+        try:
+            clip = float(self.clip_limit)
+            grid = tuple(self.tile_grid)
+            grid_ok = len(grid) == 2 and all(
+                not isinstance(g, bool) and int(g) == g and int(g) >= 1 for g in grid
+            )
+        except (TypeError, ValueError):
+            clip, grid, grid_ok = math.nan, (), False
         if not math.isfinite(clip) or clip <= 0:
             raise ValueError(
                 f"CLAHE clip_limit must be a finite number > 0, got {self.clip_limit!r}"
             )
-        grid = tuple(self.tile_grid)
-        if len(grid) != 2 or any(int(g) != g or int(g) < 1 for g in grid):
+        if not grid_ok:
             raise ValueError(f"CLAHE tile_grid must be two integers >= 1, got {self.tile_grid!r}")
         # Normalise types so equal parameters hash equal (JSON gives lists and ints).
         object.__setattr__(self, "clip_limit", clip)

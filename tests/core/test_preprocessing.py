@@ -45,7 +45,16 @@ def test_clahe_params_round_trip_through_json():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"clip_limit": 0}, {"clip_limit": float("nan")}, {"tile_grid": (0, 8)}, {"tile_grid": (8,)}],
+    [
+        {"clip_limit": 0},
+        {"clip_limit": float("nan")},
+        {"clip_limit": "high"},
+        {"tile_grid": (0, 8)},
+        {"tile_grid": (8,)},
+        {"tile_grid": (8, 2.5)},
+        {"tile_grid": (8, None)},
+        {"tile_grid": 8},
+    ],
 )
 def test_clahe_params_rejects_invalid(kwargs):
     with pytest.raises(ValueError):
