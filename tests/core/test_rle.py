@@ -116,8 +116,10 @@ def test_encode_accepts_uint8_255_masks():
         ("1.5 2", "not a non-negative integer"),
         ("1 -2", "negative"),
         ("1 0", "length 0"),
-        ("10 11", "past the end"),
+        ("3 3", "past the end"),
         ("0 5 0 1", "past the end"),  # 6 pixels of a 5-pixel image
+        ("1 6", "larger than the image"),
+        ("1 99999999999999999999999", "too large"),
     ],
 )
 def test_malformed_strings_name_the_image(text, fragment):
