@@ -17,6 +17,17 @@ log = logging.getLogger("pneumoviewer")
 _T0 = time.perf_counter()
 
 
+#: GIL switch interval while the viewer runs (Python's default is 5 ms). Header parsing in
+#: the scan worker is pure Python; with 5 ms every Qt -> Python call of the GUI thread
+#: (model data(), paint) could wait up to 5 ms for the GIL, which adds up to visible stalls.
+GIL_SWITCH_INTERVAL_S = 0.001
+
+
+def configure_runtime() -> None:
+    """Process-wide settings for a responsive GUI (GIL switch interval)."""
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+
+
 def install_excepthook(parent_getter) -> None:
     """Log unexpected exceptions and show them in a dialog instead of dying.
 
@@ -86,6 +97,7 @@ def run_viewer(
     import pneumoviewer
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_runtime()
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
 
 class _XrayViewBox(pg.ViewBox):
@@ -57,6 +57,9 @@ class ImageCanvas(QWidget):
         self.base_item = pg.ImageItem(axisOrder="row-major")
         self.overlay_item = pg.ImageItem(axisOrder="row-major")
         self.overlay_item.setZValue(10)
+        # The base rarely changes while the overlay is re-drawn on every slider step: keep it
+        # as a device-resolution pixmap so a repaint blits it instead of re-scaling 1024².
+        self.base_item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.view.addItem(self.base_item)
         self.view.addItem(self.overlay_item)
         self.message_item = pg.TextItem("", color=(235, 235, 235), anchor=(0.5, 0.5))
@@ -144,7 +147,10 @@ class ImageCanvas(QWidget):
         )
         if note:
             rows += f'<tr><td></td><td style="color:#b0b6be">&nbsp;{_escape(note)}</td></tr>'
-        self.legend.setText(f"<table cellspacing=0 cellpadding=1>{rows}</table>")
+        html = f"<table cellspacing=0 cellpadding=1>{rows}</table>"
+        if html == self.legend.text() and self.legend.isVisible():
+            return
+        self.legend.setText(html)
         self.legend.adjustSize()
         self.legend.show()
         self._place_labels()
@@ -153,6 +159,8 @@ class ImageCanvas(QWidget):
         """Show a short rich-text line in the top-right corner (hidden when empty)."""
         if not html:
             self.info.hide()
+            return
+        if html == self.info.text() and self.info.isVisible():
             return
         self.info.setText(html)
         self.info.adjustSize()

@@ -354,6 +354,8 @@ class MainWindow(DataMixin, AnalysisMixin, ExportMixin, QMainWindow):
         s.setValue("overlay/pred_color", QColor(*self.pred_color).name())
         s.setValue("analysis/auto", self.controls.auto_check.isChecked())
         s.setValue("threshold/last", self.controls.threshold)
+        if self.model_info is not None:
+            s.setValue(f"threshold/{self.model_info.manifest.name}", self.controls.threshold)
         s.setValue("device", self.device_choice())
         s.sync()
 

@@ -247,10 +247,6 @@ class AnalysisMixin:
     # --- thresholds ---------------------------------------------------------------------------
     def on_params_changed(self) -> None:
         """Slider / min area / gate moved: redraw now, refresh the list columns in chunks."""
-        if self.model_info is not None:
-            self.settings.setValue(
-                f"threshold/{self.model_info.manifest.name}", self.controls.threshold
-            )
         self.refresh_overlay()
         current = self.current_id
         self.bulk_queue = deque(i for i in self.store.scalars if i != current)
