@@ -75,8 +75,9 @@ class OverlayStyle:
         Ground truth purple, prediction yellow by default (as in the report's figures).
     difference : bool
         Show true positive, false positive and false negative pixels in three colours
-        (true negatives transparent). Needs both masks; with either missing, or either
-        layer hidden, the normal two-layer view is drawn.
+        (true negatives transparent), always filled (the layers' outline flags and
+        opacities do not apply). Needs both masks; with either missing, or either layer
+        hidden, the normal two-layer view is drawn.
     tp_color, fp_color, fn_color : tuple of int
         RGB of the difference classes.
     difference_opacity : float
