@@ -97,10 +97,10 @@ def _draw_annotations(
 ) -> Image.Image:
     """Draw title, legend swatches and lines in a translucent box, top-left."""
     rows: list[tuple[str, str | tuple[int, int, int] | None]] = []
-    if title:
-        rows.append(("title", title))
+    # One row per physical line: Pillow cannot anchor multi-line text.
+    rows.extend(("title", t) for t in str(title).splitlines())
     rows.extend(("entry", e) for e in entries)  # type: ignore[misc]
-    rows.extend(("line", str(s)) for s in lines)
+    rows.extend(("line", part) for s in lines for part in (str(s).splitlines() or [""]))
     if not rows:
         return img
     w, h = img.size

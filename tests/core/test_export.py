@@ -156,3 +156,16 @@ def test_export_rejects_bad_provenance_key(tmp_path):
     with pytest.raises(ValueError, match="keyword"):
         export_annotated_png(tmp_path / "z.png", base, provenance={"": "x"})
     assert not (tmp_path / "z.png").exists()
+
+
+def test_render_accepts_multiline_text():
+    base, gt, _ = scene()
+    one = render_annotated_png(
+        base, ground_truth=gt, prediction=None, style=OverlayStyle(), title="a\nb", lines=["c"]
+    )
+    rows = np.nonzero(np.any(one != compose_rgba(base, ground_truth=gt)[..., :3], axis=2))[0]
+    two = render_annotated_png(
+        base, ground_truth=gt, prediction=None, style=OverlayStyle(), title="a", lines=["c"]
+    )
+    rows2 = np.nonzero(np.any(two != compose_rgba(base, ground_truth=gt)[..., :3], axis=2))[0]
+    assert rows.max() > rows2.max()  # the extra line makes the box taller
