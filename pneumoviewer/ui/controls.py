@@ -73,7 +73,6 @@ class ControlsPanel(QWidget):
         grid.addWidget(QLabel("W/L"), 1, 0)
         grid.addWidget(self.levels_slider, 1, 1, 1, 1)
         grid.addWidget(_tool(actions["reset_levels"], display), 1, 2)
-        layout.addWidget(display)
 
         # Overlays
         overlays = QGroupBox("Overlays", self)
@@ -91,7 +90,6 @@ class ControlsPanel(QWidget):
         grid.addWidget(self.outline_combo, 1, 0)
         grid.addWidget(QLabel("Opacity %"), 1, 1, alignment=Qt.AlignmentFlag.AlignRight)
         grid.addWidget(self.opacity_slider, 2, 0, 1, 3)
-        layout.addWidget(overlays)
 
         # Decision
         decision = QGroupBox("Segmentation decision", self)
@@ -119,7 +117,6 @@ class ControlsPanel(QWidget):
         form.addRow("Mask threshold", self.threshold_slider)
         form.addRow("Minimum area", self.min_area_spin)
         form.addRow(gate_row)
-        layout.addWidget(decision)
 
         # Result read-out
         result = QGroupBox("AI result", self)
@@ -127,15 +124,15 @@ class ControlsPanel(QWidget):
         self.prob_label = QLabel("—", result)
         self.prob_label.setObjectName("bigNumber")
         self.decision_label = QLabel("—", result)
+        self.decision_label.setWordWrap(True)
         self.area_label = QLabel("—", result)
         self.dice_label = QLabel("—", result)
         self.device_label = QLabel("—", result)
-        form.addRow("Pneumothorax probability", self.prob_label)
-        form.addRow("Classifier decision", self.decision_label)
+        form.addRow("AI probability", self.prob_label)
+        form.addRow("Classifier", self.decision_label)
         form.addRow("Predicted area", self.area_label)
-        form.addRow("Dice vs ground truth", self.dice_label)
+        form.addRow("Dice vs truth", self.dice_label)
         form.addRow("Run", self.device_label)
-        layout.addWidget(result)
 
         # Analysis
         analysis = QGroupBox("Analysis", self)
@@ -145,7 +142,8 @@ class ControlsPanel(QWidget):
         grid.addWidget(_tool(actions["cancel"], analysis), 0, 2)
         self.auto_check = QCheckBox("Analyse on selection", analysis)
         grid.addWidget(self.auto_check, 1, 0, 1, 3)
-        layout.addWidget(analysis)
+        for group in (result, decision, overlays, display, analysis):
+            layout.addWidget(group)
         layout.addStretch(1)
 
         self.threshold_slider.valueChanged.connect(lambda _v: self.params_changed.emit())
@@ -208,7 +206,7 @@ class ControlsPanel(QWidget):
             colour = "#ffd54f" if positive else "#81c784"
             word = "POSITIVE" if positive else "negative"
             self.decision_label.setText(
-                f'<span style="color:{colour}; font-weight:700">{word}</span> (threshold {t:.2f})'
+                f'<span style="color:{colour}; font-weight:700">{word}</span> (≥ {t:.2f})'
             )
         self.area_label.setText("—" if area is None else f"{area:,} px")
         self.dice_label.setText("—" if dice is None else f"{dice:.3f}")

@@ -304,8 +304,8 @@ class MainWindow(DataMixin, AnalysisMixin, ExportMixin, QMainWindow):
     def default_dock_sizes(self) -> None:
         """Studies ~430 px, controls ~340 px, the canvas gets the rest."""
         h = Qt.Orientation.Horizontal
-        self.resizeDocks([self.studies_dock, self.controls_dock], [430, 340], h)
-        self.resizeDocks([self.controls_dock, self.info_dock], [600, 280], Qt.Orientation.Vertical)
+        self.resizeDocks([self.studies_dock, self.controls_dock], [450, 370], h)
+        self.resizeDocks([self.controls_dock, self.info_dock], [560, 300], Qt.Orientation.Vertical)
 
     def showEvent(self, event) -> None:  # noqa: D102, N802
         super().showEvent(event)

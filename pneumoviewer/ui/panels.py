@@ -25,8 +25,9 @@ def _value_label(parent: QWidget) -> QLabel:
     label.setObjectName("sectionValue")
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     label.setWordWrap(True)
-    # Long unbreakable values (UIDs, paths) must not widen the dock.
-    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    # Long values must not widen the dock: UIDs and paths get break opportunities
+    # (see _breakable) and the label may shrink below its one-line width.
+    label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
     label.setMinimumWidth(40)
     return label
 

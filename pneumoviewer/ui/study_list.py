@@ -72,11 +72,13 @@ class StudyListPanel(QWidget):
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
-        for col, width in zip(range(1, 8), (38, 32, 34, 62, 54, 60, 46), strict=True):
-            header.resizeSection(col, width)
+        metrics = header.fontMetrics()
+        for col, width in zip(range(1, 8), (34, 30, 32, 66, 52, 56, 44), strict=True):
+            title = self.model.headerData(col, Qt.Orientation.Horizontal)
+            header.resizeSection(col, max(width, metrics.horizontalAdvance(title) + 16))
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(30)
-        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideLeft)  # ids differ at the end
 
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)

@@ -31,7 +31,7 @@ QPushButton:checked {{ background: #2f4f75; border-color: {ACCENT}; }}
 QPushButton:disabled {{ color: #6b7078; }}
 QTableView {{ gridline-color: #2a2d32; selection-background-color: #2f4f75;
               alternate-background-color: #1e2125; }}
-QHeaderView::section {{ background: #24272c; padding: 4px 6px; border: none;
+QHeaderView::section {{ background: #24272c; padding: 4px 4px; border: none;
                         border-right: 1px solid #2f3338; font-weight: 600; }}
 QStatusBar {{ background: #1b1d21; color: #b8bec7; }}
 QStatusBar QLabel {{ padding: 0 6px; }}

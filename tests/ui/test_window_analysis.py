@@ -156,3 +156,23 @@ def test_bad_model_dir_is_a_message_naming_it(qtbot, window, tmp_path):
     assert not window.load_model(bad)
     assert window.errors and str(bad) in window.errors[0]
     assert window.model_info is None
+
+
+def test_export_all_skips_existing_files_when_told(qtbot, ready, tmp_path, monkeypatch):
+    out = tmp_path / "all"
+    out.mkdir()
+    ids = ready.study_list.proxy.image_ids()
+    existing = out / f"{ids[0]}.png"
+    existing.write_bytes(b"keep me")
+    monkeypatch.setattr(ready, "ask_export_folder", lambda: out)
+    monkeypatch.setattr(ready, "confirm_overwrite", lambda paths: False)  # "No": skip them
+    ready.study_list.state_combo.setCurrentIndex(1)  # ground truth positive: 5 rows
+    assert len(ready.study_list.proxy.image_ids()) == 5
+    with qtbot.waitSignal(ready.export_done, timeout=60000) as done:
+        ready.actions["export_all"].trigger()
+    written, total, cancelled = done.args
+    listed = set(ready.study_list.proxy.image_ids())
+    expected = {f"{i}.png" for i in listed} - {existing.name}
+    assert not cancelled and written == total == len(expected)
+    assert {p.name for p in out.glob("*.png")} == expected | {existing.name}
+    assert existing.read_bytes() == b"keep me"

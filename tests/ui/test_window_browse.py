@@ -128,3 +128,52 @@ def test_settings_are_isolated_and_remembered(qtbot, make_window, samples_dir, i
     assert w2.controls.threshold == pytest.approx(0.35)
     assert w2.controls.opacity_slider.value() == 70
     assert w2.actions["contrast"].isChecked()
+
+
+def test_drop_a_folder_opens_it(qtbot, window, samples_dir):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(samples_dir))])
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    with qtbot.waitSignal(window.scan_finished, timeout=15000) as done:
+        window.dropEvent(event)
+    assert done.args == [10]
+    assert window.folder == samples_dir.resolve()
+    assert window.recent[0] == samples_dir.resolve()
+    assert window.recent_menu.actions()[0].text() == str(samples_dir.resolve())
+
+
+def test_analyse_without_model_says_so_and_keeps_browsing(qtbot, window, samples_dir):
+    open_and_wait(qtbot, window, samples_dir)
+    window.actions["analyse"].trigger()
+    window.actions["analyse_all"].trigger()
+    assert "No model" in window.statusBar().currentMessage()
+    assert len(window.store) == 0
+    assert window.model_panel.values["name"].text() == "No model loaded"
+
+
+def test_excepthook_logs_and_shows_a_dialog(monkeypatch, caplog):
+    import sys
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from pneumoviewer.ui.app import install_excepthook
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "exec", lambda self: shown.append(self.text()) or 0)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    install_excepthook(lambda: None)
+    try:
+        raise RuntimeError("boom in a slot")
+    except RuntimeError:
+        sys.excepthook(*sys.exc_info())
+    assert shown == ["RuntimeError: boom in a slot"]
+    assert "boom in a slot" in caplog.text
