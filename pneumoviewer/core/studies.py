@@ -7,8 +7,8 @@ used, as it walks (a GUI shows the first rows at once).
 Which files are looked at:
 
 * hidden files and folders (name starts with ``.``) are skipped silently;
-* files with a well-known non-DICOM suffix (``.csv``, ``.png``, ``.json``...) are skipped
-  silently without being opened;
+* files with a well-known non-DICOM suffix (``.csv``, ``.png``, ``.json``...) and
+  ``DICOMDIR`` media indexes are skipped silently without being opened;
 * files named ``*.dcm`` / ``*.dicom`` / ``*.dic`` must be readable images, else they are
   reported as problems (empty, text, truncated, SR...);
 * any other file (no suffix, UID-like names such as ``1.2.840...878027``) is opened and its
@@ -96,8 +96,8 @@ def _list_dir(
 def _read_one(path: str, name: str) -> tuple[str, XrayMetadata] | str | None:
     """Header of one file: ``(id, metadata)``, a problem message, or None (skip silently)."""
     suffix = _suffix(name)
-    if suffix in IGNORED_SUFFIXES:
-        return None
+    if suffix in IGNORED_SUFFIXES or name.upper() == "DICOMDIR":
+        return None  # DICOMDIR: a media index (DICOM, but never an image)
     strict = suffix in DICOM_SUFFIXES
     try:
         with open(path, "rb") as fp:

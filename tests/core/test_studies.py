@@ -38,6 +38,7 @@ def study_tree(tmp_path: Path, samples_dir: Path) -> Path:
     (root / "blob").write_bytes(os.urandom(500))
     (root / "empty_no_suffix").write_bytes(b"")
     (root / ".hidden.dcm").write_text("hidden, never looked at")
+    factory.write_sr(root / "DICOMDIR")  # stands in for a media index: skipped by name
     shutil.copyfile(samples[0], root / ".hidden_dir" / "x.dcm")
     # problems
     (root / "empty.dcm").write_bytes(b"")
