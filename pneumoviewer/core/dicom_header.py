@@ -403,6 +403,8 @@ def _fast_header(
             length, vpos = _unpack_u32(buf, pos + 4)[0], pos + 8
         else:
             vr = buf[pos + 4 : pos + 6]
+            if not (vr.isalpha() and vr.isupper()):
+                return None  # not a VR: a writer switched to implicit VR; pydicom copes
             if vr in _LONG_LENGTH_VRS:
                 length, vpos = _unpack_u32(buf, pos + 8)[0], pos + 12
             else:
