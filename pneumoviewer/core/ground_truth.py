@@ -123,15 +123,19 @@ class GroundTruth:
         rows = self._rows.get(image_id)
         if rows is None:
             return None
-        out = np.zeros(shape, dtype=bool)
+        out: np.ndarray | None = None
         for encoded, line in rows:
             if encoded in _EMPTY:
                 continue
             try:
-                out |= rle.decode(encoded, shape, relative=self.relative, image_id=image_id)
+                region = rle.decode(encoded, shape, relative=self.relative, image_id=image_id)
             except RLEError as exc:
                 raise RLEError(f"{exc.problem}{self._where(line)}", image_id) from None
-        return out
+            if out is None:
+                out = region
+            else:
+                out |= region
+        return np.zeros(shape, dtype=bool) if out is None else out
 
     def validate(self, shape: tuple[int, int] = (1024, 1024)) -> list[RLEError]:
         """Check every run-length string without building masks.
