@@ -114,6 +114,7 @@ class MainWindow(DataMixin, AnalysisMixin, ExportMixin, QMainWindow):
         self._build_status_bar()
         self._connect()
         self._restore_settings(device)
+        self.actions["cancel"].setEnabled(False)  # enabled while a batch or export runs
 
         self.loader = LoaderWorker(self)
         self.loader.loaded.connect(self._on_loaded)

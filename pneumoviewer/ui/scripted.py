@@ -25,7 +25,8 @@ class ScreenshotDriver(QObject):
         PNG to write.
     script : str
         Comma-separated steps: ``analyse``, ``analyse_all``, ``clahe``, ``difference``,
-        ``down``, ``outline``, ``triage``, ``select:N``.
+        ``down``, ``outline``, ``triage``, ``select:N``, ``threshold:T``, ``tab:N``,
+        ``wait:MS``.
     want_model : bool
         Wait for the model before running the steps.
 
@@ -80,6 +81,8 @@ class ScreenshotDriver(QObject):
             w.study_list.select_row(int(step.split(":", 1)[1]))
         elif step.startswith("threshold:"):
             w.controls.set_threshold(float(step.split(":", 1)[1]))
+        elif step.startswith("tab:"):
+            w.info_tabs.setCurrentIndex(int(step.split(":", 1)[1]))
         elif step.startswith("wait:"):  # time for external key events (xdotool)
             QTimer.singleShot(int(step.split(":", 1)[1]), self.next_step)
             return

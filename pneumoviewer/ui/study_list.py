@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QStyledItemDelegate,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -23,6 +24,14 @@ from pneumoviewer.ui.study_model import (
     StudyFilterProxy,
     StudyTableModel,
 )
+
+
+class _ElideLeftDelegate(QStyledItemDelegate):
+    """Elide on the left: SIIM UIDs share their start and differ at the end."""
+
+    def initStyleOption(self, option, index) -> None:  # noqa: D102, N802
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideLeft
 
 
 class StudyListPanel(QWidget):
@@ -73,12 +82,14 @@ class StudyListPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
         metrics = header.fontMetrics()
-        for col, width in zip(range(1, 8), (34, 30, 32, 66, 52, 56, 44), strict=True):
+        for col, width in zip(range(1, 8), (34, 30, 32, 66, 52, 64, 44), strict=True):
             title = self.model.headerData(col, Qt.Orientation.Horizontal)
             header.resizeSection(col, max(width, metrics.horizontalAdvance(title) + 16))
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(30)
-        self.view.setTextElideMode(Qt.TextElideMode.ElideLeft)  # ids differ at the end
+        self.view.setItemDelegateForColumn(
+            0, _ElideLeftDelegate(self.view)
+        )  # ids differ at the end
 
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)

@@ -240,6 +240,7 @@ class AnalysisMixin:
     def _on_batch_finished(self, done: int, total: int, cancelled: bool) -> None:
         self.progress_bar.hide()
         self.progress_label.hide()
+        self.actions["cancel"].setEnabled(self.export_worker is not None)
         word = "cancelled" if cancelled else "finished"
         self.statusBar().showMessage(f"Analysis {word}: {done} of {total} images", 8000)
         self.batch_done.emit(done, total, cancelled)

@@ -118,6 +118,7 @@ class ExportMixin:
         self.progress_bar.show()
         self.progress_label.setText(f"Exporting 0/{len(jobs)}")
         self.progress_label.show()
+        self.actions["cancel"].setEnabled(True)
         worker.start()
 
     def _export_kwargs_factory(self):
@@ -208,6 +209,7 @@ class ExportMixin:
         self.export_worker = None
         self.progress_bar.hide()
         self.progress_label.hide()
+        self.actions["cancel"].setEnabled(self.inference is not None and self.inference.busy())
         word = "cancelled" if cancelled else "done"
         self.statusBar().showMessage(f"Export {word}: {written} of {total} PNG written", 8000)
         self.export_done.emit(written, total, cancelled)
