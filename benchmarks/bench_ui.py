@@ -167,9 +167,18 @@ def main() -> None:
     w.show()
     w.open_folder(pneumoviewer.SAMPLES_DIR)
     wait_for(w.scan_finished)
+    meter = GapMeter()
+    meter.start()
+    t0 = time.perf_counter()
     w.load_model(model_dir)
     wait_for(w.model_ready, 120000)
+    load_gaps = meter.stop()
     print(f"model: {w.model_info.manifest.name} on {w.model_info.device} ({model_dir})")
+    print(
+        f"[0] background model load (torch import + build, once per session): "
+        f"{time.perf_counter() - t0:.1f} s; longest event-loop gap {load_gaps['max_ms']:.0f} ms "
+        f"(p99 {load_gaps['p99_ms']:.0f} ms)"
+    )
     ids = w.study_list.proxy.image_ids()
 
     # [2] slider -> overlay
@@ -238,7 +247,6 @@ def main() -> None:
     )
 
     # [4] event-loop gaps during Analyse all
-    meter = GapMeter()
     if a.stall_folder is not None:
         w.open_folder(a.stall_folder)
         wait_for(w.scan_finished, 120000)
