@@ -150,7 +150,7 @@ def _header_values(ds: Dataset) -> dict[str, _HeaderValue]:
                 if len(raw) >= 2:
                     order = "<H" if elem.is_little_endian else ">H"
                     values[keyword] = struct.unpack_from(order, raw)[0]
-            elif raw.isascii():
+            elif raw.isascii() and b"\x1b" not in raw:  # ESC: ISO 2022 code extensions
                 values[keyword] = _raw_text(raw)
             else:
                 values[keyword] = _converted(ds, elem.tag)
@@ -420,7 +420,7 @@ def _fast_header(
                 if vr not in (None, b"US") or length < 2:
                     return None
                 values[keyword] = _unpack_u16(raw)[0]
-            elif raw.isascii():
+            elif raw.isascii() and b"\x1b" not in raw:  # ESC: ISO 2022 code extensions
                 values[keyword] = _raw_text(raw)
             else:
                 return None

@@ -413,6 +413,7 @@ def test_pydicom_files_that_are_not_usable(name, fragment):
 
 def test_fast_header_matches_pydicom_on_all_bundled_files(monkeypatch):
     files = sorted(PYDICOM_FILES.glob("*.dcm"))
+    files += sorted((PYDICOM_FILES.parent / "charset_files").glob("*.dcm"))  # ISO 2022, UTF-8
     if not files:
         pytest.skip("pydicom test files not installed")
 
