@@ -156,9 +156,14 @@ class MainWindow(DataMixin, AnalysisMixin, ExportMixin, QMainWindow):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.controls_dock = dock("Controls", "controls_dock", scroll, right)
         self.info_tabs = QTabWidget(self)
-        self.info_tabs.addTab(self.metadata_panel, "Image")
-        self.info_tabs.addTab(self.model_panel, "Model")
-        self.info_tabs.addTab(self.summary_panel, "Summary")
+        for panel, title in ((self.metadata_panel, "Image"), (self.model_panel, "Model"),
+                             (self.summary_panel, "Summary")):
+            area = QScrollArea(self)
+            area.setWidget(panel)
+            area.setWidgetResizable(True)
+            area.setFrameShape(QScrollArea.Shape.NoFrame)
+            area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            self.info_tabs.addTab(area, title)
         self.info_dock = dock("Information", "info_dock", self.info_tabs, right)
         self.problems_dock = dock(
             "Problems", "problems_dock", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea
