@@ -11,32 +11,40 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
-@pytest.fixture(autouse=True)
-def no_leaked_threads():
-    """Fail a test that leaves a pneumoviewer worker, a pool thread or a Python thread alive."""
+def leaked_thread_problems(before: set[threading.Thread]) -> list[str]:
+    """Describe pneumoviewer workers, QThreadPool threads and new Python threads still alive."""
     from PySide6.QtCore import QThreadPool
 
     from pneumoviewer.ui.workers import running_workers
 
-    before = set(threading.enumerate())
-    yield
-    leaked_workers = running_workers()
     pool = QThreadPool.globalInstance()
     pool.waitForDone(2000)
+    problems = []
+    leaked = running_workers()
+    if leaked:
+        problems.append(f"worker threads still running: {leaked}")
+    if pool.activeThreadCount():
+        problems.append(f"{pool.activeThreadCount()} QThreadPool threads still active")
     new_threads = [
         t
         for t in threading.enumerate()
         if t not in before and t.is_alive() and not isinstance(t, threading._DummyThread)
     ]
-    problems = []
-    if leaked_workers:
-        problems.append(f"worker threads still running: {leaked_workers}")
-    if pool.activeThreadCount():
-        problems.append(f"{pool.activeThreadCount()} QThreadPool threads still active")
     if new_threads:
         problems.append(f"Python threads still alive: {new_threads}")
+    return problems
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    """Fail a test that leaves a pneumoviewer worker, a pool thread or a Python thread alive."""
+    from pneumoviewer.ui.workers import running_workers
+
+    before = set(threading.enumerate())
+    yield
+    problems = leaked_thread_problems(before)
     if problems:
-        for t in leaked_workers:  # do not poison the next tests
+        for t in running_workers():  # do not poison the next tests
             t.stop()
         pytest.fail("; ".join(problems))
 

@@ -195,3 +195,25 @@ def test_shortcut_help_comes_from_the_action_table(qapp):
     all_keys = {k for s in ACTIONS for k in s.shortcuts}
     assert required <= all_keys
     parent.deleteLater()
+
+
+def test_thread_guard_sees_a_running_worker(qapp):
+    import threading
+
+    from pneumoviewer.ui.workers import LoaderWorker
+    from tests.ui.conftest import leaked_thread_problems
+
+    before = set(threading.enumerate())
+    worker = LoaderWorker()
+    worker.start()
+    try:
+        assert any("worker threads still running" in p for p in leaked_thread_problems(before))
+    finally:
+        worker.stop()
+    assert leaked_thread_problems(before) == []
+    release = threading.Event()
+    stray = threading.Thread(target=release.wait)
+    stray.start()
+    assert any("Python threads" in p for p in leaked_thread_problems(before))
+    release.set()
+    stray.join()

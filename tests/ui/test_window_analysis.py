@@ -176,3 +176,20 @@ def test_export_all_skips_existing_files_when_told(qtbot, ready, tmp_path, monke
     assert not cancelled and written == total == len(expected)
     assert {p.name for p in out.glob("*.png")} == expected | {existing.name}
     assert existing.read_bytes() == b"keep me"
+
+
+def test_cuda_request_without_cuda_falls_back_with_a_visible_notice(
+    qtbot, window, samples_dir, tiny_model_dir
+):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present: nothing to fall back from")
+    window.device_combo.setCurrentIndex(window.device_combo.findData("cuda"))
+    open_and_wait(qtbot, window, samples_dir)
+    load_model_and_wait(qtbot, window, tiny_model_dir)
+    assert window.model_info.device == "cpu"
+    assert not window.notice_label.isHidden()
+    assert "CPU" in window.notice_label.toolTip()
+    assert "cpu" in window.device_label.text()
+    assert window.settings.value("device") == "cuda"  # the choice is remembered
