@@ -29,6 +29,7 @@ __all__ = [
     "NON_IMAGE_MODALITIES",
     "XrayMetadata",
     "header_from_fileobj",
+    "inferred_syntax",
     "read_header",
     "sniff_dicom",
 ]
@@ -232,7 +233,29 @@ def _check_image(values: dict[str, _HeaderValue], path: str | os.PathLike) -> No
 def _syntax_of(ds: Dataset) -> str | None:
     meta = getattr(ds, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
-    return str(syntax) if syntax else None
+    return str(syntax) if syntax else inferred_syntax(ds)
+
+
+def inferred_syntax(ds: Dataset) -> str | None:
+    """Transfer syntax of a data set read without File Meta (from the encoding pydicom found).
+
+    Parameters
+    ----------
+    ds : Dataset
+        A data set read by pydicom (e.g. with ``force=True``).
+
+    Returns
+    -------
+    str or None
+        Implicit VR Little Endian, Explicit VR Little or Big Endian; None when unknown.
+
+    """
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if implicit is None or little is None:
+        return None
+    if implicit:
+        return str(pydicom.uid.ImplicitVRLittleEndian) if little else None
+    return str(pydicom.uid.ExplicitVRLittleEndian if little else pydicom.uid.ExplicitVRBigEndian)
 
 
 def _metadata(values: dict[str, _HeaderValue], syntax: str | None) -> XrayMetadata:

@@ -165,7 +165,10 @@ def load_xray(path: str | os.PathLike) -> XrayImage:
         if "Rows" not in ds:  # pydicom gives up on the whole data set at an early EOF
             raise DicomReadError(path, "truncated or damaged file (data set ends too early)")
         raise DicomReadError(path, "no pixel data")
-    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if "TransferSyntaxUID" not in ds.file_meta and metadata.transfer_syntax:
+        # A bare data set (no File Meta): pydicom decodes only with a transfer syntax.
+        ds.file_meta.TransferSyntaxUID = metadata.transfer_syntax
+    syntax = ds.file_meta.get("TransferSyntaxUID")
     try:
         stored = ds.pixel_array
     except Exception as exc:

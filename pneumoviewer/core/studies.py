@@ -61,6 +61,11 @@ class ScanProblem:
     message: str
 
 
+# Problems that, for a file without a DICOM suffix and without the DICM marker, mean "this
+# is simply not a DICOM file" (skipped silently) rather than "a broken DICOM file".
+_NOT_DICOM = ("not a DICOM file", "unreadable DICOM header", "not an image (no Rows/Columns)")
+
+
 def _suffix(name: str) -> str:
     dot = name.rfind(".")
     return name[dot:].lower() if dot > 0 else ""
@@ -107,7 +112,7 @@ def _read_one(path: str, name: str) -> tuple[str, XrayMetadata] | str | None:
             try:
                 return header_from_fileobj(fp, path)
             except DicomReadError as exc:
-                if not strict and sniff_dicom(head) == "raw":
+                if not strict and sniff_dicom(head) == "raw" and exc.problem.startswith(_NOT_DICOM):
                     return None  # looked like a bare data set but is not DICOM
                 return exc.problem
     except OSError as exc:

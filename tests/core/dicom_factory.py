@@ -111,3 +111,12 @@ def write_implicit(path: str | Path, pixels: np.ndarray) -> Path:
 def read_back(path: str | Path) -> FileDataset:
     """Read a file with pydicom (for assertions on what was written)."""
     return pydicom.dcmread(path)
+
+
+def write_bare(path: str | Path, ds: FileDataset) -> Path:
+    """Write ``ds`` as a bare Implicit VR Little Endian data set: no preamble, no File Meta."""
+    path = Path(path)
+    ds.preamble = None
+    del ds.file_meta
+    pydicom.dcmwrite(path, ds, implicit_vr=True, little_endian=True, enforce_file_format=False)
+    return path

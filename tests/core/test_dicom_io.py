@@ -429,3 +429,13 @@ def test_fast_header_matches_pydicom_on_all_bundled_files(monkeypatch):
             m.setattr(dicom_header, "_USE_FAST_PATH", False)
             slow = outcome(path)
         assert fast == slow, path.name
+
+
+def test_bare_data_set_without_preamble_or_meta(tmp_path):
+    pixels = ramp(np.uint16, 0, 4095)
+    path = factory.write_bare(tmp_path / "bare", factory.make_image(pixels, bits_stored=12))
+    assert path.read_bytes()[:2] == b"\x08\x00"  # starts with group 0008, no DICM marker
+    image = load_xray(path)
+    np.testing.assert_array_equal(image.pixels, expected_minmax(pixels))
+    assert image.metadata.transfer_syntax == "1.2.840.10008.1.2"  # inferred: implicit LE
+    assert read_header(path) == (image.image_id, image.metadata)

@@ -142,7 +142,14 @@ def test_scan_rejects_colour_and_accepts_synthetic_grey(tmp_path):
     rgb = np.zeros((8, 8, 3), dtype=np.uint8)
     factory.write_image(tmp_path / "rgb.dcm", rgb, photometric="RGB", sop_uid="1.2.3.2")
     factory.write_implicit(tmp_path / "implicit", grey)
+    # bare data sets (no preamble, no DICM) without a suffix: used when they are DICOM...
+    factory.write_bare(tmp_path / "bare_grey", factory.make_image(grey, sop_uid="1.2.3.3"))
+    factory.write_bare(
+        tmp_path / "bare_rgb", factory.make_image(rgb, photometric="RGB", sop_uid="1.2.3.4")
+    )
+    # ...and skipped silently when they only look like one
+    (tmp_path / "looks_bare").write_bytes(b"\x08\x00\x05\x00" + bytes(range(256)) * 2)
     entries, problems = _split(list(scan_folder(tmp_path)))
-    assert sorted(e.path.name for e in entries) == ["grey.dcm", "implicit"]
-    assert [p.path.name for p in problems] == ["rgb.dcm"]
-    assert "colour" in problems[0].message
+    assert sorted(e.path.name for e in entries) == ["bare_grey", "grey.dcm", "implicit"]
+    assert sorted(p.path.name for p in problems) == ["bare_rgb", "rgb.dcm"]
+    assert all("colour" in p.message for p in problems)
