@@ -177,3 +177,58 @@ def test_excepthook_logs_and_shows_a_dialog(monkeypatch, caplog):
         sys.excepthook(*sys.exc_info())
     assert shown == ["RuntimeError: boom in a slot"]
     assert "boom in a slot" in caplog.text
+
+
+def test_window_level_control_fit_and_one_to_one(qtbot, window, samples_dir):
+    open_and_wait(qtbot, window, samples_dir)
+    window.controls.levels_slider.setValue((40, 200))
+    assert tuple(window.canvas.base_item.levels) == (40.0, 200.0)
+    window.actions["reset_levels"].trigger()
+    assert tuple(window.canvas.base_item.levels) == (0.0, 255.0)
+    assert tuple(window.controls.levels_slider.value()) == (0, 255)
+    window.actions["one_to_one"].trigger()
+    rect, size = window.canvas.view.viewRect(), window.canvas.view.size()
+    assert rect.width() == pytest.approx(size.width(), rel=0.02)
+    window.actions["fit"].trigger()
+    rect = window.canvas.view.viewRect()
+    assert rect.width() >= 1024 or rect.height() >= 1024  # whole image visible
+    assert rect.contains(512, 512)
+
+
+def test_right_drag_changes_window_and_level(qtbot, window, samples_dir):
+    from PySide6.QtCore import QPointF, Qt
+
+    open_and_wait(qtbot, window, samples_dir)
+
+    class Drag:  # the parts of pyqtgraph's MouseDragEvent the ViewBox uses
+        def __init__(self, dx, dy, start, finish):
+            self.d, self.start, self.finish = QPointF(dx, dy), start, finish
+
+        def button(self):
+            return Qt.MouseButton.RightButton
+
+        def accept(self):
+            pass
+
+        def isStart(self):
+            return self.start
+
+        def isFinish(self):
+            return self.finish
+
+        def buttonDownScreenPos(self):
+            return QPointF(100, 100)
+
+        def screenPos(self):
+            return QPointF(100, 100) + self.d
+
+    view = window.canvas.view
+    view.mouseDragEvent(Drag(0, 0, True, False))
+    view.mouseDragEvent(Drag(-100, 0, False, True))  # drag left: narrower window
+    lo, hi = window.canvas.base_item.levels
+    assert hi - lo == pytest.approx(255 - 75) and (lo + hi) / 2 == pytest.approx(127.5)
+    view.mouseDragEvent(Drag(0, 0, True, False))
+    view.mouseDragEvent(Drag(0, 40, False, True))  # drag down: level down (brighter)
+    lo2, hi2 = window.canvas.base_item.levels
+    assert hi2 - lo2 == pytest.approx(hi - lo) and (lo2 + hi2) / 2 == pytest.approx(127.5 - 30)
+    assert tuple(window.controls.levels_slider.value()) == (int(lo2), int(hi2))
