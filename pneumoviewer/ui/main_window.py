@@ -156,8 +156,11 @@ class MainWindow(DataMixin, AnalysisMixin, ExportMixin, QMainWindow):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.controls_dock = dock("Controls", "controls_dock", scroll, right)
         self.info_tabs = QTabWidget(self)
-        for panel, title in ((self.metadata_panel, "Image"), (self.model_panel, "Model"),
-                             (self.summary_panel, "Summary")):
+        for panel, title in (
+            (self.metadata_panel, "Image"),
+            (self.model_panel, "Model"),
+            (self.summary_panel, "Summary"),
+        ):
             area = QScrollArea(self)
             area.setWidget(panel)
             area.setWidgetResizable(True)

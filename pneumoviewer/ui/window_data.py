@@ -118,6 +118,7 @@ class DataMixin:
             return
         self.generation += 1
         self.current_id = image_id
+        self.inference.discard_speculative()  # an auto-analysis of the image we left
         self.metadata_panel.show_metadata(image_id, row.path, row.metadata)
         cached = self.pixel_cache.get(image_id)
         if cached is not None:
@@ -154,7 +155,7 @@ class DataMixin:
         self.canvas.set_image(self.display_pixels(li))
         self.refresh_overlay()
         if self.auto_analyse_wanted(li.image_id):
-            self.inference.analyse(self.generation, li.image_id, li.image.pixels)
+            self.inference.analyse(self.generation, li.image_id, li.image.pixels, speculative=True)
         self.image_shown.emit(li.image_id)
 
     def display_pixels(self, li: LoadedImage):

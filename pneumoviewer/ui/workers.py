@@ -228,6 +228,7 @@ class InferenceWorker(_Worker):
         self.engine: Any = None
         self._load: tuple[Path, str] | None = None
         self._single: tuple | None = None
+        self._single_speculative = False
         self._batch: deque[tuple[str, Path]] = deque()
         self._batch_total = 0
         self._batch_done = 0
@@ -243,11 +244,26 @@ class InferenceWorker(_Worker):
             self._load = (Path(model_dir), device)
             self._cond.notify_all()
 
-    def analyse(self, generation: int, image_id: str, pixels: np.ndarray) -> None:
-        """Analyse already decoded pixels of the current image (latest wins)."""
+    def analyse(
+        self, generation: int, image_id: str, pixels: np.ndarray, *, speculative: bool = False
+    ) -> None:
+        """Analyse already decoded pixels of the current image (latest wins).
+
+        ``speculative`` marks an automatic request (analyse on selection) that
+        :meth:`discard_speculative` may drop when the user moves on.
+        """
         with self._cond:
             self._single = (generation, image_id, pixels)
+            self._single_speculative = speculative
             self._cond.notify_all()
+
+    def discard_speculative(self) -> bool:
+        """Drop the pending single request if it was automatic; return whether one was."""
+        with self._cond:
+            if self._single is not None and self._single_speculative:
+                self._single = None
+                return True
+            return False
 
     def analyse_batch(self, items: list[tuple[str, Path]], generation: int = 0) -> None:
         """Queue ``(image_id, path)`` items (decoded in the worker) as one batch."""
