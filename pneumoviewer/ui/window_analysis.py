@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from pneumoviewer.ui.analysis import ImageStats, folder_summary, image_stats, prediction_mask
 from pneumoviewer.ui.cache import AnalysisResult
-from pneumoviewer.ui.workers import InferenceOutput, InferenceWorker, ModelInfo
+from pneumoviewer.ui.inference_worker import InferenceOutput, InferenceWorker, ModelInfo
 
 log = logging.getLogger(__name__)
 
