@@ -28,33 +28,12 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pneumoviewer.core.errors import ModelLoadError
-
-try:  # the shared CLAHE parameters (core/preprocessing.py); fallback keeps this importable
-    from pneumoviewer.core.preprocessing import ClaheParams
-except ImportError:  # pragma: no cover - only while preprocessing.py is not written yet
-
-    @dataclass(frozen=True, slots=True)
-    class ClaheParams:  # type: ignore[no-redef]
-        """Stand-in for ``pneumoviewer.core.preprocessing.ClaheParams``."""
-
-        clip_limit: float = 2.0
-        tile_grid: tuple[int, int] = (8, 8)
-
-        def to_dict(self) -> dict:
-            """Return a JSON-ready dict."""
-            return {"clip_limit": self.clip_limit, "tile_grid": list(self.tile_grid)}
-
-        @classmethod
-        def from_dict(cls, d: Mapping[str, Any]) -> ClaheParams:
-            """Build from :meth:`to_dict` output."""
-            return cls(float(d["clip_limit"]), tuple(int(v) for v in d["tile_grid"]))
-
+from pneumoviewer.core.preprocessing import ClaheParams  # cv2 + numpy only, no torch
 
 __all__ = [
     "FORMAT_VERSION",
@@ -416,7 +395,10 @@ def _parse_clahe(f: _Fields) -> ClaheParams | None:
         raise c.fail("tile_grid", f"must be two positive integers, got {grid!r}")
     if clip <= 0:
         raise c.fail("clip_limit", f"must be positive, got {clip}")
-    return ClaheParams.from_dict({"clip_limit": clip, "tile_grid": (grid[0], grid[1])})
+    try:
+        return ClaheParams.from_dict({"clip_limit": clip, "tile_grid": [grid[0], grid[1]]})
+    except ValueError as exc:  # pragma: no cover - the checks above come first
+        raise c.fail("tile_grid", str(exc)) from exc
 
 
 def _parse_manifest(data: Any, path: Path) -> ModelManifest:
