@@ -119,8 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work", type=Path, default=Path("runs/demo"), help="run folders")
     p.add_argument("--minutes", type=float, default=13.0, help="training time budget")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--cls-epochs", type=int, default=40)
+    p.add_argument("--cls-epochs", type=int, default=60)
     p.add_argument("--seg-epochs", type=int, default=150)
+    p.add_argument("--cls-size", type=int, default=128, help="classifier input size")
+    p.add_argument("--seg-size", type=int, default=256, help="segmenter input size")
     return ap
 
 
@@ -233,7 +235,8 @@ def run(a: argparse.Namespace) -> int:
 
         train_demo_model(DemoConfig(
             samples=a.samples, out=a.out, work=a.work, minutes=a.minutes,
-            cls_epochs=a.cls_epochs, seg_epochs=a.seg_epochs,
+            cls_epochs=a.cls_epochs, seg_epochs=a.seg_epochs, cls_size=a.cls_size,
+            seg_size=a.seg_size,
         ))
     return 0
 

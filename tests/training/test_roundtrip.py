@@ -1,0 +1,91 @@
+"""Train tiny models on the sample, export, and check the viewer's code reproduces them."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from model_training.augment import AugmentConfig
+from model_training.runs import DataConfig
+from model_training.splits import SplitConfig
+from model_training.trainer import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def trained(samples_dir, tmp_path_factory):
+    from model_training.classify import ClassifyConfig, run_classify
+    from model_training.segment import SegmentConfig, run_segment
+
+    root = tmp_path_factory.mktemp("roundtrip")
+    data = DataConfig(root=samples_dir, split=SplitConfig(val_fraction=0.2, test_fraction=0.2))
+    train = TrainConfig(epochs=1, batch_size=3, workers=0, device="cpu", progress=False)
+    run_classify(data, root / "cls", train=train,
+                 config=ClassifyConfig(head="svm", input_size=32, augment=AugmentConfig.none()))
+    run_segment(data, root / "seg", train=train,
+                config=SegmentConfig(encoder="resnet18", input_size=64,
+                                     decoder_channels=(16, 16, 16, 16, 16)))
+    return root, data
+
+
+def test_export_then_predict_reproduces_training_probabilities(trained, samples_dir):
+    from model_training.classify import classifier_probabilities
+    from model_training.export import ExportConfig, export_model
+    from pneumoviewer.core.inference.manifest import read_manifest
+
+    root, data = trained
+    model_dir = root / "model"
+    export_model(model_dir, classifier_run=root / "cls", segmenter_run=root / "seg",
+                 config=ExportConfig(name="tiny", fp16=False))
+    m = read_manifest(model_dir)
+    assert m.classifier.platt_a is not None and m.segmenter.encoder == "resnet18"
+    expected = {}
+    everything = DataConfig(root=samples_dir, split=SplitConfig(val_fraction=0, test_fraction=0))
+    expected = classifier_probabilities(root / "cls", everything, split="train", device="cpu")
+    assert len(expected) == 10
+    try:
+        from pneumoviewer.cli import main as viewer_main
+    except ImportError:  # pragma: no cover
+        pytest.skip("pneumoviewer.cli not available")
+    out = root / "predict"
+    rc = viewer_main(["predict", str(samples_dir), "--out", str(out), "--model", str(model_dir),
+                      "--device", "cpu", "--no-png", "--no-progress"])
+    assert rc == 0
+    with open(out / "predictions.csv", newline="") as fh:
+        got = {r["ImageId"]: float(r["probability"]) for r in csv.DictReader(fh)}
+    assert set(got) == set(expected)
+    for image_id, p in expected.items():
+        assert got[image_id] == pytest.approx(p, abs=1e-4), image_id
+
+
+def test_engine_probability_map_matches_training_forward(trained, samples_dir):
+    from model_training.checkpoint import load_weights
+    from model_training.data import PreprocessedCache, load_corpus
+    from model_training.export import ExportConfig, export_model
+    from model_training.loaders import InputSpec, XrayDataset
+    from model_training.segment import predict_maps
+    from pneumoviewer.core.inference.engine import InferenceEngine
+    from pneumoviewer.core.inference.manifest import SegmenterSpec
+    from pneumoviewer.core.inference.models import build_segmenter
+    from pneumoviewer.core.preprocessing import ClaheParams, resize_probability
+    from model_training.runs import read_json
+
+    root, _ = trained
+    model_dir = root / "model_seg"
+    export_model(model_dir, segmenter_run=root / "seg", config=ExportConfig(name="seg"))
+    d = read_json(root / "seg" / "spec.json")
+    s = dict(d["spec"], decoder_channels=tuple(d["spec"]["decoder_channels"]))
+    net = load_weights(root / "seg" / "checkpoints" / "best.safetensors",
+                       build_segmenter(SegmenterSpec(**s))).eval()
+    corpus = load_corpus(samples_dir)
+    recs = corpus.records[5:8]
+    cache = PreprocessedCache(corpus, recs, size=64, clahe_params=ClaheParams())
+    ds = XrayDataset(cache, task="segment", input_spec=InputSpec(mean=0.5, std=0.25, channels=3))
+    ours = predict_maps(net, ds, [0, 1, 2], device=torch.device("cpu"), amp=False)
+    engine = InferenceEngine(model_dir, device="cpu")
+    for i, rec in enumerate(recs):
+        pixels = corpus.image(rec)
+        theirs = engine.predict(pixels).probability_map
+        np.testing.assert_allclose(theirs, resize_probability(ours[i], pixels.shape), atol=1e-4)
