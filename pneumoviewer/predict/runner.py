@@ -289,7 +289,7 @@ def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> 
             try:
                 image = job.result()
                 result, mask, gt_mask, lines = _process(entry, image, engine, params, gt, decision)
-            except (PneumoviewerError, ValueError, OSError, MemoryError, RuntimeError) as exc:
+            except Exception as exc:  # one bad file must not end the run
                 message = str(exc) if isinstance(exc, PneumoviewerError) else f"{entry.path}: {exc}"
                 summary.problems.append((entry.path, message))
                 summary.results.append(
