@@ -78,13 +78,20 @@ def augment_pair(
         m[0, 2] += rng.uniform(-config.shift, config.shift) * w
         m[1, 2] += rng.uniform(-config.shift, config.shift) * h
         img = cv2.warpAffine(
-            np.ascontiguousarray(img), m, (w, h), flags=cv2.INTER_LINEAR,
+            np.ascontiguousarray(img),
+            m,
+            (w, h),
+            flags=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REFLECT_101,
         )
         if mask is not None:
             mask = cv2.warpAffine(
-                np.ascontiguousarray(mask), m, (w, h), flags=cv2.INTER_NEAREST,
-                borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+                np.ascontiguousarray(mask),
+                m,
+                (w, h),
+                flags=cv2.INTER_NEAREST,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0,
             )
     if rng.random() < config.intensity:
         c = 1.0 + rng.uniform(-config.contrast, config.contrast)

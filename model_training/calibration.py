@@ -57,8 +57,11 @@ def fit_platt(
     def objective(a_: float, b_: float) -> float:
         z = a_ * f + b_
         # sum t*z + log(1 + exp(-z)) in a stable way
-        return float(np.sum(np.where(z >= 0, t * z + np.log1p(np.exp(-z)),
-                                     (t - 1.0) * z + np.log1p(np.exp(z)))))
+        return float(
+            np.sum(
+                np.where(z >= 0, t * z + np.log1p(np.exp(-z)), (t - 1.0) * z + np.log1p(np.exp(z)))
+            )
+        )
 
     fval = objective(a, b)
     for _ in range(max_iter):

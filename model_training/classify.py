@@ -62,7 +62,7 @@ def _default_clahe():
 
 
 def classifier_spec(config: ClassifyConfig, platt: tuple[float, float] | None = None):
-    """The core ``ClassifierSpec`` of this configuration."""
+    """Return the core ``ClassifierSpec`` of this configuration."""
     from pneumoviewer.core.inference.manifest import ClassifierSpec
 
     return ClassifierSpec(
@@ -118,7 +118,7 @@ def run_classify(
     run_dir: str | Path,
     *,
     config: ClassifyConfig = ClassifyConfig(),
-    train: TrainConfig = TrainConfig(),
+    train: TrainConfig | None = None,
     info: DistInfo | None = None,
 ) -> dict:
     """Train a classifier, fit Platt scaling on validation, test; write the run folder.
@@ -132,11 +132,11 @@ def run_classify(
         ``{"spec": ..., "val": ..., "test": ..., "best_epoch": ...}`` (rank 0; others get
         the validation history only).
     """
+    from model_training.plots import plot_run
     from pneumoviewer.core.inference.models import build_classifier
     from pneumoviewer.core.metrics import classification_metrics
 
-    from model_training.plots import plot_run
-
+    train = train or TrainConfig()
     info = info or init_distributed(train.device)
     run_dir = Path(run_dir)
     if info.is_main:
@@ -146,22 +146,34 @@ def run_classify(
     spec_in = InputSpec(mean=config.mean, std=config.std, channels=3)
     caches = {
         s: PreprocessedCache(
-            prepared.corpus, prepared.records(s), size=config.input_size,
-            clahe_params=config.clahe, progress=train.progress and info.is_main,
+            prepared.corpus,
+            prepared.records(s),
+            size=config.input_size,
+            clahe_params=config.clahe,
+            progress=train.progress and info.is_main,
         )
         for s in ("train", "val", "test")
     }
     if len(caches["train"]) == 0:
         raise ValueError(f"{data.root}: the training split is empty")
-    train_ds = XrayDataset(caches["train"], task="classify", input_spec=spec_in, augment=config.augment)
+    train_ds = XrayDataset(
+        caches["train"], task="classify", input_spec=spec_in, augment=config.augment
+    )
     sampler = EpochSampler(
-        range(len(train_ds)), shuffle=True, seed=train.seed, rank=info.rank,
+        range(len(train_ds)),
+        shuffle=True,
+        seed=train.seed,
+        rank=info.rank,
         world_size=info.world_size,
     )
     loader = make_loader(
-        train_ds, sampler,
-        LoaderConfig(batch_size=train.batch_size, workers=train.workers,
-                     pin_memory=info.device.type == "cuda"),
+        train_ds,
+        sampler,
+        LoaderConfig(
+            batch_size=train.batch_size,
+            workers=train.workers,
+            pin_memory=info.device.type == "cuda",
+        ),
     )
     model = build_classifier(classifier_spec(config))
     if config.pretrained:
@@ -185,14 +197,22 @@ def run_classify(
         m = classification_metrics(t, p, 0.5)
         score = m.auc if np.isfinite(m.auc) else m.accuracy
         return {
-            "val_loss": total_loss / len(rows), "accuracy": m.accuracy, "auc": m.auc,
-            "sensitivity": m.sensitivity, "specificity": m.specificity,
+            "val_loss": total_loss / len(rows),
+            "accuracy": m.accuracy,
+            "auc": m.auc,
+            "sensitivity": m.sensitivity,
+            "specificity": m.specificity,
             "score": score + 1e-3 * m.accuracy,
         }
 
     result = fit(
-        model, train_loader=loader, loss_fn=loss, validate=validate, run_dir=run_dir,
-        config=train, info=info,
+        model,
+        train_loader=loader,
+        loss_fn=loss,
+        validate=validate,
+        run_dir=run_dir,
+        config=train,
+        info=info,
         state_extra={"kind": "classifier", "classify_config": _config_dict(config)},
     )
     out = {"best_epoch": result.best_epoch, "history": result.history}
@@ -203,11 +223,15 @@ def run_classify(
     platt = None
     val_idx = list(range(len(val_ds)))
     if config.head == "svm" and len(val_idx) >= 2:
-        margins = scores("svm", predict_outputs(model, val_ds, val_idx, device=info.device, amp=train.amp))
+        margins = scores(
+            "svm", predict_outputs(model, val_ds, val_idx, device=info.device, amp=train.amp)
+        )
         platt = fit_platt(margins, caches["val"].labels)
     spec = classifier_spec(config, platt)
     test_ds = XrayDataset(caches["test"], task="classify", input_spec=spec_in)
-    test_out = predict_outputs(model, test_ds, list(range(len(test_ds))), device=info.device, amp=train.amp)
+    test_out = predict_outputs(
+        model, test_ds, list(range(len(test_ds))), device=info.device, amp=train.amp
+    )
     test = {}
     if len(test_ds):
         p = probabilities(config.head, test_out, platt=platt)
@@ -244,12 +268,11 @@ def classifier_probabilities(
     run_dir: str | Path, data: DataConfig, *, split: str = "val", device: str = "auto"
 ) -> dict[str, float]:
     """image_id -> calibrated probability of a finished classifier run on one split."""
+    from model_training.distributed import resolve_train_device
+    from model_training.runs import read_json
     from pneumoviewer.core.inference.manifest import ClassifierSpec
     from pneumoviewer.core.inference.models import build_classifier
     from pneumoviewer.core.preprocessing import ClaheParams
-
-    from model_training.distributed import resolve_train_device
-    from model_training.runs import read_json
 
     run_dir = Path(run_dir)
     d = read_json(run_dir / SPEC_JSON)
@@ -259,7 +282,8 @@ def classifier_probabilities(
     records = prepared.records(split)
     cache = PreprocessedCache(prepared.corpus, records, size=spec.input_size, clahe_params=clahe)
     ds = XrayDataset(
-        cache, task="classify",
+        cache,
+        task="classify",
         input_spec=InputSpec(mean=spec.mean, std=spec.std, channels=spec.in_channels),
     )
     dev = resolve_train_device(device)

@@ -20,8 +20,12 @@ from model_training.trainer import TrainConfig
 
 def _data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--data", type=Path, required=True,
-                   help="SIIM folder (DICOM tree + *rle*.csv) or png_images/ + png_masks/ folder")
+    g.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="SIIM folder (DICOM tree + *rle*.csv) or png_images/ + png_masks/ folder",
+    )
     g.add_argument("--csv", type=Path, help="run-length CSV (default: search in/above --data)")
     g.add_argument("--split-csv", type=Path, help="reuse this split file")
     g.add_argument("--val", type=float, default=0.15, help="validation fraction")
@@ -60,25 +64,36 @@ def _train_args(p: argparse.ArgumentParser, *, epochs: int, batch: int, size: in
 
 def _classify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--svm-c", type=float, default=1.0, help="C of the squared hinge")
-    p.add_argument("--pretrained", action="store_true",
-                   help="ImageNet initialisation (downloads; needs internet)")
+    p.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="ImageNet initialisation (downloads; needs internet)",
+    )
 
 
 def _segment_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder", default="resnet34", choices=("resnet18", "resnet34", "resnet50"))
-    p.add_argument("--sampling", choices=("positives", "schedule"), default="positives",
-                   help="positive images only (report) or decaying positive fraction")
+    p.add_argument(
+        "--sampling",
+        choices=("positives", "schedule"),
+        default="positives",
+        help="positive images only (report) or decaying positive fraction",
+    )
     p.add_argument("--schedule", type=float, nargs=2, default=(0.8, 0.4), metavar=("START", "END"))
     p.add_argument("--dice-weight", type=float, default=1.0)
     p.add_argument("--focal-weight", type=float, default=1.0)
     p.add_argument("--gamma", type=float, default=2.0)
     p.add_argument("--decoder-channels", type=int, nargs="+", default=[256, 128, 64, 32, 16])
-    p.add_argument("--classifier-run", type=Path, help="include the classification gate in the "
-                   "post-processing search, with this classifier run's probabilities")
+    p.add_argument(
+        "--classifier-run",
+        type=Path,
+        help="include the classification gate in the "
+        "post-processing search, with this classifier run's probabilities",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``pneumoviewer-train``."""
+    """Return the argument parser of ``pneumoviewer-train``."""
     ap = argparse.ArgumentParser(prog="pneumoviewer-train", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("split", help="write a deterministic stratified split CSV")
@@ -129,7 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
 def data_config(a: argparse.Namespace) -> DataConfig:
     """DataConfig from parsed arguments."""
     return DataConfig(
-        root=a.data, csv=a.csv, split_csv=a.split_csv, subset=a.subset,
+        root=a.data,
+        csv=a.csv,
+        split_csv=a.split_csv,
+        subset=a.subset,
         split=SplitConfig(val_fraction=a.val, test_fraction=a.test, seed=a.seed),
     )
 
@@ -137,18 +155,30 @@ def data_config(a: argparse.Namespace) -> DataConfig:
 def train_config(a: argparse.Namespace) -> TrainConfig:
     """TrainConfig from parsed arguments."""
     return TrainConfig(
-        epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay,
-        accumulate=a.accumulate, workers=a.workers, device=a.device, amp=not a.no_amp,
-        seed=a.seed, progress=not a.no_progress, resume=a.resume, max_minutes=a.max_minutes,
-        val_every=a.val_every, save_last_every=a.save_every,
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        weight_decay=a.weight_decay,
+        accumulate=a.accumulate,
+        workers=a.workers,
+        device=a.device,
+        amp=not a.no_amp,
+        seed=a.seed,
+        progress=not a.no_progress,
+        resume=a.resume,
+        max_minutes=a.max_minutes,
+        val_every=a.val_every,
+        save_last_every=a.save_every,
     )
 
 
 def _common(a: argparse.Namespace) -> dict:
     from pneumoviewer.core.preprocessing import ClaheParams
 
-    aug = AugmentConfig.none() if a.no_augment else AugmentConfig(
-        hflip=a.hflip, affine=a.affine, intensity=a.intensity
+    aug = (
+        AugmentConfig.none()
+        if a.no_augment
+        else AugmentConfig(hflip=a.hflip, affine=a.affine, intensity=a.intensity)
     )
     clahe = None if a.no_clahe else ClaheParams(a.clahe_clip, (a.clahe_grid, a.clahe_grid))
     return {"input_size": a.input_size, "clahe": clahe, "augment": aug}
@@ -166,7 +196,9 @@ def segment_config(a: argparse.Namespace, encoder: str):
     from model_training.segment import SegmentConfig
 
     return SegmentConfig(
-        encoder=encoder, sampling=a.sampling, schedule=tuple(a.schedule),
+        encoder=encoder,
+        sampling=a.sampling,
+        schedule=tuple(a.schedule),
         decoder_channels=tuple(a.decoder_channels),
         loss=DiceFocalConfig(dice_weight=a.dice_weight, focal_weight=a.focal_weight, gamma=a.gamma),
         **_common(a),
@@ -192,33 +224,60 @@ def run(a: argparse.Namespace) -> int:
     elif cmd == "classify":
         from model_training.classify import run_classify
 
-        res = run_classify(data_config(a), a.out, config=classify_config(a, a.head),
-                           train=train_config(a))
+        res = run_classify(
+            data_config(a), a.out, config=classify_config(a, a.head), train=train_config(a)
+        )
         _print_result(res)
     elif cmd == "segment":
         from model_training.segment import run_segment
 
         cp = _class_probs(a)
-        res = run_segment(data_config(a), a.out, config=segment_config(a, a.encoder),
-                          train=train_config(a), class_probabilities=cp)
+        res = run_segment(
+            data_config(a),
+            a.out,
+            config=segment_config(a, a.encoder),
+            train=train_config(a),
+            class_probabilities=cp,
+        )
         _print_result(res)
     elif cmd == "compare-heads":
         from model_training.compare import compare_heads
 
-        compare_heads(data_config(a), a.out, make_config=lambda h: classify_config(a, h),
-                      train=train_config(a))
+        compare_heads(
+            data_config(a),
+            a.out,
+            make_config=lambda h: classify_config(a, h),
+            train=train_config(a),
+        )
     elif cmd == "compare-encoders":
         from model_training.compare import compare_encoders
 
-        compare_encoders(data_config(a), a.out, encoders=a.encoders,
-                         make_config=lambda e: segment_config(a, e), train=train_config(a))
+        compare_encoders(
+            data_config(a),
+            a.out,
+            encoders=a.encoders,
+            make_config=lambda e: segment_config(a, e),
+            train=train_config(a),
+        )
     elif cmd == "evaluate":
         from model_training.evaluate import evaluate_model_dir, markdown_table, write_table
 
-        res = evaluate_model_dir(a.model, data_config(a), split=a.split, device=a.device,
-                                 tta=a.tta)
-        cols = [c for c in ("split", "images", "positives", "dice_positive", "kaggle_mean_dice",
-                            "accuracy", "auc", "sensitivity", "specificity") if c in res]
+        res = evaluate_model_dir(a.model, data_config(a), split=a.split, device=a.device, tta=a.tta)
+        cols = [
+            c
+            for c in (
+                "split",
+                "images",
+                "positives",
+                "dice_positive",
+                "kaggle_mean_dice",
+                "accuracy",
+                "auc",
+                "sensitivity",
+                "specificity",
+            )
+            if c in res
+        ]
         print(markdown_table([res], cols))
         print(json.dumps(res, indent=2, default=str))
         if a.out:
@@ -226,18 +285,28 @@ def run(a: argparse.Namespace) -> int:
     elif cmd == "export":
         from model_training.export import ExportConfig, export_model
 
-        m = export_model(a.out, classifier_run=a.classifier, segmenter_run=a.segmenter,
-                         config=ExportConfig(name=a.name, description=a.description,
-                                             demo=a.demo, fp16=a.fp16))
+        m = export_model(
+            a.out,
+            classifier_run=a.classifier,
+            segmenter_run=a.segmenter,
+            config=ExportConfig(name=a.name, description=a.description, demo=a.demo, fp16=a.fp16),
+        )
         print(f"wrote {a.out} ({', '.join(m.weight_files())})")
     elif cmd == "demo":
         from model_training.demo import DemoConfig, train_demo_model
 
-        train_demo_model(DemoConfig(
-            samples=a.samples, out=a.out, work=a.work, minutes=a.minutes,
-            cls_epochs=a.cls_epochs, seg_epochs=a.seg_epochs, cls_size=a.cls_size,
-            seg_size=a.seg_size,
-        ))
+        train_demo_model(
+            DemoConfig(
+                samples=a.samples,
+                out=a.out,
+                work=a.work,
+                minutes=a.minutes,
+                cls_epochs=a.cls_epochs,
+                seg_epochs=a.seg_epochs,
+                cls_size=a.cls_size,
+                seg_size=a.seg_size,
+            )
+        )
     return 0
 
 
@@ -251,8 +320,13 @@ def _class_probs(a: argparse.Namespace) -> dict | None:
 
 def _print_result(res: dict) -> None:
     if "test" in res:
-        print(json.dumps({k: res[k] for k in ("best_epoch", "test", "spec") if k in res},
-                         indent=2, default=str))
+        print(
+            json.dumps(
+                {k: res[k] for k in ("best_epoch", "test", "spec") if k in res},
+                indent=2,
+                default=str,
+            )
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -85,13 +85,20 @@ def compare_encoders(
         res = run_segment(data, out / enc, config=make_config(enc), train=train, info=info)
         if info.is_main:
             best = max((r.get("score", 0.0) for r in res["history"]), default=float("nan"))
-            rows.append({"encoder": enc, "best_epoch": res["best_epoch"], "best_val_dice": best,
-                         **res.get("test", {})})
+            rows.append(
+                {
+                    "encoder": enc,
+                    "best_epoch": res["best_epoch"],
+                    "best_val_dice": best,
+                    **res.get("test", {}),
+                }
+            )
             runs[enc] = out / enc
     if info.is_main:
         write_table(rows, out / "encoders_comparison", columns=ENCODER_COLUMNS)
         key = "dice_pos" if make_config(encoders[0]).sampling == "positives" else "kaggle_dice"
-        plot_comparison(runs, key, out / "encoders_dice.png",
-                        title=f"Validation {key} per epoch by encoder")
+        plot_comparison(
+            runs, key, out / "encoders_dice.png", title=f"Validation {key} per epoch by encoder"
+        )
         print(markdown_table(rows, ENCODER_COLUMNS))
     return rows

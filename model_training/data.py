@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pneumoviewer.core.errors import GroundTruthError, PneumoviewerError
 from model_training.records import Record
+from pneumoviewer.core.errors import GroundTruthError, PneumoviewerError
 
 PNG_IMAGES = "png_images"
 PNG_MASKS = "png_masks"
@@ -46,7 +46,7 @@ class Corpus:
     truth: object | None = None
 
     def image(self, record: Record) -> np.ndarray:
-        """The display image, uint8 (H, W) (DICOM via ``core.load_xray``, PNG via OpenCV)."""
+        """Return the display image, uint8 (H, W) (DICOM via ``core.load_xray``, PNG via OpenCV)."""
         if record.path.suffix.lower() in IMAGE_SUFFIXES:
             return _read_png(record.path)
         from pneumoviewer.core.dicom_io import load_xray
@@ -54,7 +54,7 @@ class Corpus:
         return load_xray(record.path).pixels
 
     def mask(self, record: Record, shape: tuple[int, int]) -> np.ndarray:
-        """The ground-truth mask, bool (H, W) of the image's own ``shape``."""
+        """Return the ground-truth mask, bool (H, W) of the image's own ``shape``."""
         if record.mask_path is not None:
             m = _read_png(record.mask_path)
             if m.shape != tuple(shape):
@@ -209,7 +209,9 @@ class PreprocessedCache:
             self.images[i] = resize_image(pixels, size)
             mask = corpus.mask(rec, shape)
             if mask.any():
-                small = cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+                small = cv2.resize(
+                    mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA
+                )
                 self.masks[i] = small >= 0.5
         self.labels = np.array([r.positive for r in self.records], dtype=bool)
 
@@ -217,7 +219,7 @@ class PreprocessedCache:
         return len(self.records)
 
     def full_mask(self, corpus: Corpus, index: int) -> np.ndarray:
-        """The full-resolution ground-truth mask of item ``index``, bool (H, W)."""
+        """Return the full-resolution ground-truth mask of item ``index``, bool (H, W)."""
         return corpus.mask(self.records[index], self.shapes[index])
 
 

@@ -37,8 +37,8 @@ def train_demo_model(config: DemoConfig = DemoConfig()) -> dict:
     """Train classifier (svm head, 128 px) and segmenter (U-Net ResNet-34, 256); export fp16.
 
     Training is epoch-based; the time budget is a safety cap: the classifier stops after
-    the epoch that exceeds 30 % of it, the segmenter after the epoch exceeding the rest. Writes the model directory with
-    ``demo=true`` and a ``MODEL_CARD.md``.
+    the epoch that exceeds 30 % of it, the segmenter after the epoch exceeding the rest.
+    Writes the model directory with ``demo=true`` and a ``MODEL_CARD.md``.
 
     Returns
     -------
@@ -54,28 +54,43 @@ def train_demo_model(config: DemoConfig = DemoConfig()) -> dict:
         split=SplitConfig(val_fraction=0.0, test_fraction=0.0, seed=config.seed),
         evaluate_on_train=True,
     )
-    aug = AugmentConfig(hflip=0.0, affine=0.3, rotate_deg=5.0, scale=0.05, shift=0.03,
-                        intensity=0.3)
+    aug = AugmentConfig(
+        hflip=0.0, affine=0.3, rotate_deg=5.0, scale=0.05, shift=0.03, intensity=0.3
+    )
     base = TrainConfig(
-        workers=0, device="cpu", amp=False, seed=config.seed, progress=False,
-        val_every=5, save_last_every=25,
+        workers=0,
+        device="cpu",
+        amp=False,
+        seed=config.seed,
+        progress=False,
+        val_every=5,
+        save_last_every=25,
     )
     t0 = time.perf_counter()
     cls_dir, seg_dir = config.work / "classifier", config.work / "segmenter"
     cls = run_classify(
-        data, cls_dir,
+        data,
+        cls_dir,
         config=ClassifyConfig(head="svm", input_size=config.cls_size, augment=aug),
-        train=replace(base, epochs=config.cls_epochs, batch_size=5, lr=1e-3,
-                      max_minutes=config.minutes * 0.3),
+        train=replace(
+            base, epochs=config.cls_epochs, batch_size=5, lr=1e-3, max_minutes=config.minutes * 0.3
+        ),
     )
     t_cls = time.perf_counter() - t0
     probs = classifier_probabilities(cls_dir, data, split="val", device="cpu")
     seg = run_segment(
-        data, seg_dir,
-        config=SegmentConfig(encoder="resnet34", input_size=config.seg_size,
-                             sampling="positives", augment=aug),
-        train=replace(base, epochs=config.seg_epochs, batch_size=2, lr=1e-3,
-                      max_minutes=max(config.minutes - t_cls / 60.0, 1.0)),
+        data,
+        seg_dir,
+        config=SegmentConfig(
+            encoder="resnet34", input_size=config.seg_size, sampling="positives", augment=aug
+        ),
+        train=replace(
+            base,
+            epochs=config.seg_epochs,
+            batch_size=2,
+            lr=1e-3,
+            max_minutes=max(config.minutes - t_cls / 60.0, 1.0),
+        ),
         class_probabilities=probs,
     )
     t_total = time.perf_counter() - t0
@@ -90,24 +105,120 @@ def train_demo_model(config: DemoConfig = DemoConfig()) -> dict:
         "segmenter_train_dice_positive": seg["test"].get("dice_pos"),
     }
     manifest = export_model(
-        config.out, classifier_run=cls_dir, segmenter_run=seg_dir,
+        config.out,
+        classifier_run=cls_dir,
+        segmenter_run=seg_dir,
         config=ExportConfig(
             name="pneumoviewer demo model",
             description="Demo only: trained on the 10 bundled sample images. Its output on "
             "them shows the viewer working, not diagnostic accuracy.",
-            demo=True, fp16=True,
+            demo=True,
+            fp16=True,
         ),
         training=training,
     )
-    write_model_card(config.out / MODEL_CARD, manifest, training)
+    dice = segmenter_dice_on_samples(config.out, config.samples)
+    write_model_card(config.out / MODEL_CARD, manifest, dice)
     print(f"demo model written to {config.out} in {t_total / 60.0:.1f} min", flush=True)
     return training
 
 
-def write_model_card(path: Path, manifest, training: dict) -> Path:
+def segmenter_dice_on_samples(model_dir: str | Path, samples: str | Path) -> dict:
+    """Dice on the positive sample images, as the viewer computes it, trained vs untrained.
+
+    Each positive image goes through the core ``InferenceEngine`` (full-resolution map) and
+    ``postprocess`` with the manifest's defaults (gate included). The untrained reference
+    is the same manifest with a randomly initialised segmenter (seed 0).
+
+    Returns
+    -------
+    dict
+        ``{"trained": float, "untrained": float}``: mean Dice over the positive images.
+    """
+    import tempfile
+
+    import torch
+
+    from model_training.data import load_corpus
+    from pneumoviewer.core.inference.engine import InferenceEngine
+    from pneumoviewer.core.inference.manifest import read_manifest
+    from pneumoviewer.core.inference.models import build_segmenter, save_model_dir
+    from pneumoviewer.core.metrics import dice
+    from pneumoviewer.core.postprocessing import postprocess
+
+    corpus = load_corpus(samples)
+    positives = [r for r in corpus.records if r.positive]
+    manifest = read_manifest(model_dir)
+
+    def mean_dice(directory: Path) -> float:
+        engine = InferenceEngine(directory, device="cpu")
+        params = engine.postprocess_params()
+        scores = []
+        for rec in positives:
+            pixels = corpus.image(rec)
+            pred = engine.predict(pixels, image_id=rec.image_id)
+            mask = postprocess(
+                pred.probability_map, params, class_probability=pred.class_probability
+            )
+            scores.append(dice(mask, corpus.mask(rec, pixels.shape)))
+        return float(sum(scores) / len(scores))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.manual_seed(0)
+        from dataclasses import replace
+
+        seg_only = replace(manifest, classifier=None, segmenter=manifest.segmenter)
+        save_model_dir(tmp, seg_only, segmenter=build_segmenter(manifest.segmenter))
+        # the trained one without the classifier too, so only the segmenter differs
+        trained_dir = Path(tmp) / "trained"
+        from pneumoviewer.core.inference.models import load_model_dir
+
+        loaded = load_model_dir(model_dir)
+        save_model_dir(trained_dir, seg_only, segmenter=loaded.segmenter)
+        return {"trained": mean_dice(trained_dir), "untrained": mean_dice(Path(tmp))}
+
+
+def write_model_card(path: Path, manifest, dice: dict | None = None) -> Path:
     """Write the demo model's card: what it is, how it was trained, what not to use it for."""
-    c, s = manifest.classifier, manifest.segmenter
+    c, s, t = manifest.classifier, manifest.segmenter, manifest.training
     gate = "off" if s.gate_threshold is None else f"{s.gate_threshold:g}"
+    rows = [
+        (
+            "classifier",
+            f"DenseNet-121, svm head, {c.input_size} px, "
+            f"Platt a={c.platt_a:.4g}, b={c.platt_b:.4g}",
+        ),
+        (
+            "segmenter",
+            f"U-Net {s.encoder}, {s.input_size} px, mask threshold "
+            f"{s.mask_threshold:g}, min area {s.min_area} px, gate {gate}",
+        ),
+        (
+            "preprocessing",
+            f"CLAHE clip {manifest.clahe.clip_limit:g}, tiles "
+            f"{manifest.clahe.tile_grid}, mean {s.mean}, std {s.std}",
+        ),
+        ("weights", "float16 safetensors (sha256 in manifest.json)"),
+        ("training time", f"{t.get('minutes')} min on 2 CPU threads (shared machine)"),
+        (
+            "epochs",
+            f"classifier {t.get('classifier_epochs')}, segmenter {t.get('segmenter_epochs')}",
+        ),
+        ("training-set accuracy (classifier)", f"{t.get('classifier_train_accuracy')}"),
+        (
+            f"training-set Dice, positive images ({s.input_size} px, threshold 0.5)",
+            f"{t.get('segmenter_train_dice_positive')}",
+        ),
+    ]
+    if dice:
+        rows.append(
+            (
+                "Dice on the 5 positive samples as the viewer shows them "
+                "(full resolution, manifest post-processing)",
+                f"{dice['trained']:.3f} (untrained network: {dice['untrained']:.3f})",
+            )
+        )
+    table = "\n".join(f"| {k} | {v} |" for k, v in rows)
     text = f"""# pneumoviewer demo model
 
 **What it is:** a DenseNet-121 classifier (DLSVM head, Platt-scaled) and a U-Net
@@ -124,14 +235,7 @@ and must not be used on patients. To train a real model, see `docs/training.md`.
 
 | | |
 |---|---|
-| classifier | DenseNet-121, svm head, {c.input_size} px, Platt a={c.platt_a}, b={c.platt_b} |
-| segmenter | U-Net {s.encoder}, {s.input_size} px, mask threshold {s.mask_threshold:g}, min area {s.min_area} px, gate {gate} |
-| preprocessing | CLAHE clip {manifest.clahe.clip_limit:g}, tiles {manifest.clahe.tile_grid}, mean {s.mean}, std {s.std} |
-| weights | float16 safetensors (sha256 in manifest.json) |
-| training time | {training['minutes']} min on 2 CPU threads |
-| epochs | classifier {training['classifier_epochs']}, segmenter {training['segmenter_epochs']} |
-| training-set accuracy (classifier) | {training['classifier_train_accuracy']} |
-| training-set Dice, positive images (segmenter, {s.input_size} px) | {training['segmenter_train_dice_positive']} |
+{table}
 
 Images: SIIM-ACR Pneumothorax Segmentation (2019) sample images, from the NIH
 ChestX-ray14 collection; see `resources/samples/NOTICE`.

@@ -69,7 +69,7 @@ def wrap_model(model: nn.Module, info: DistInfo) -> nn.Module:
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The module inside a DDP wrapper (or the module itself)."""
+    """Return the module inside a DDP wrapper (or the module itself)."""
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 

@@ -58,20 +58,28 @@ def evaluate_model_dir(
             probs.append(pred.class_probability)
         if pred.probability_map is not None:
             truth = prepared.corpus.mask(rec, pixels.shape)
-            mask = postprocess(pred.probability_map, params, class_probability=pred.class_probability)
+            mask = postprocess(
+                pred.probability_map, params, class_probability=pred.class_probability
+            )
             dices.append(dice(mask, truth))
             positive.append(bool(truth.any()))
     out: dict = {
-        "model": str(model_dir), "split": split, "images": len(records),
-        "positives": int(sum(labels)), "device": engine.device, "tta": tta,
+        "model": str(model_dir),
+        "split": split,
+        "images": len(records),
+        "positives": int(sum(labels)),
+        "device": engine.device,
+        "tta": tta,
     }
     if dices:
         d, pos = np.array(dices), np.array(positive)
         out["dice_positive"] = float(d[pos].mean()) if pos.any() else float("nan")
         out["kaggle_mean_dice"] = float(d.mean())
         out["postprocess"] = {
-            "mask_threshold": params.mask_threshold, "min_area": params.min_area,
-            "gate_enabled": params.gate_enabled, "gate_threshold": params.gate_threshold,
+            "mask_threshold": params.mask_threshold,
+            "min_area": params.min_area,
+            "gate_enabled": params.gate_enabled,
+            "gate_threshold": params.gate_threshold,
         }
     if probs:
         threshold = engine.manifest.classifier.decision_threshold
@@ -101,7 +109,7 @@ def write_table(rows: Sequence[dict], base: str | Path, *, columns: Sequence[str
 
 
 def markdown_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
-    """A Markdown table of ``columns`` (floats with 4 decimals)."""
+    """Return a Markdown table of ``columns`` (floats with 4 decimals)."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
         lines.append("| " + " | ".join(_fmt(r.get(c, "")) for c in columns) + " |")

@@ -124,6 +124,9 @@ def export_model(
         training=provenance,
     )
     return save_model_dir(
-        out_dir, manifest, classifier=nets["classifier"], segmenter=nets["segmenter"],
+        out_dir,
+        manifest,
+        classifier=nets["classifier"],
+        segmenter=nets["segmenter"],
         fp16=config.fp16,
     )

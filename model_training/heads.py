@@ -14,7 +14,7 @@ HEADS = ("svm", "softmax")
 
 
 def output_layer(model: nn.Module) -> nn.Linear:
-    """The last ``nn.Linear`` of a network (DenseNet's ``classifier``)."""
+    """Return the last ``nn.Linear`` of a network (DenseNet's ``classifier``)."""
     last = None
     for m in model.modules():
         if isinstance(m, nn.Linear):

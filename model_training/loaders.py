@@ -144,7 +144,9 @@ class EpochSampler(Sampler):
             else:
                 w = np.where(lab, p / n_pos, (1.0 - p) / n_neg)
             sampler = WeightedRandomSampler(
-                torch.as_tensor(w, dtype=torch.double), self.num_samples, replacement=True,
+                torch.as_tensor(w, dtype=torch.double),
+                self.num_samples,
+                replacement=True,
                 generator=g,
             )
             return self.indices[np.fromiter(iter(sampler), dtype=np.int64)]
@@ -182,7 +184,7 @@ class LoaderConfig:
 
 
 def make_loader(dataset: Dataset, sampler: Sampler, config: LoaderConfig) -> DataLoader:
-    """A DataLoader with ``persistent_workers`` and ``prefetch`` when workers > 0."""
+    """Return a DataLoader with ``persistent_workers`` and ``prefetch`` when workers > 0."""
     kwargs: dict = {}
     if config.workers > 0:
         kwargs = {"persistent_workers": True, "prefetch_factor": 4}

@@ -60,9 +60,7 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     return written
 
 
-def plot_comparison(
-    runs: dict[str, str | Path], key: str, path: str | Path, *, title: str
-) -> Path:
+def plot_comparison(runs: dict[str, str | Path], key: str, path: str | Path, *, title: str) -> Path:
     """One curve of ``key`` per run (e.g. validation Dice of ResNet-18 vs ResNet-34)."""
     series = {}
     for label, run_dir in runs.items():

@@ -89,9 +89,12 @@ def search_postprocess(
             for gate in gate_options:
                 per = d if gate is None else np.where(cp >= gate, d, truth_empty.astype(float))
                 row = {
-                    "mask_threshold": float(thr), "min_area": int(area), "gate_threshold": gate,
+                    "mask_threshold": float(thr),
+                    "min_area": int(area),
+                    "gate_threshold": gate,
                     "kaggle_dice": float(per.mean()),
-                    "dice_positive": float(per[~truth_empty].mean()) if (~truth_empty).any()
+                    "dice_positive": float(per[~truth_empty].mean())
+                    if (~truth_empty).any()
                     else float("nan"),
                 }
                 table.append(row)

@@ -56,7 +56,7 @@ class PreparedData:
     evaluate_on_train: bool = False
 
     def records(self, split: str) -> list[Record]:
-        """The records of one split, sorted by image id.
+        """Return the records of one split, sorted by image id.
 
         With ``evaluate_on_train`` (the demo model: 10 images, nothing to hold out),
         "val" and "test" are the training images themselves.

@@ -65,7 +65,7 @@ class SegmentConfig:
 
 
 def segmenter_spec(config: SegmentConfig, post: dict | None = None):
-    """The core ``SegmenterSpec`` (with the searched post-processing, when given)."""
+    """Return the core ``SegmenterSpec`` (with the searched post-processing, when given)."""
     from pneumoviewer.core.inference.manifest import SegmenterSpec
 
     post = post or {}
@@ -122,7 +122,7 @@ def run_segment(
     run_dir: str | Path,
     *,
     config: SegmentConfig = SegmentConfig(),
-    train: TrainConfig = TrainConfig(),
+    train: TrainConfig | None = None,
     info: DistInfo | None = None,
     class_probabilities: dict[str, float] | None = None,
 ) -> dict:
@@ -137,13 +137,13 @@ def run_segment(
     class_probabilities : dict or None
         image_id -> classifier probability, to include the gate in the search.
     """
-    from pneumoviewer.core.inference.models import build_segmenter
-
     from model_training.plots import plot_run
     from model_training.postsearch import search_postprocess
+    from pneumoviewer.core.inference.models import build_segmenter
 
     if config.sampling not in ("positives", "schedule"):
         raise ValueError(f"sampling must be 'positives' or 'schedule', not {config.sampling!r}")
+    train = train or TrainConfig()
     info = info or init_distributed(train.device)
     run_dir = Path(run_dir)
     if info.is_main:
@@ -153,8 +153,11 @@ def run_segment(
     spec_in = InputSpec(mean=config.mean, std=config.std, channels=3)
     caches = {
         s: PreprocessedCache(
-            prepared.corpus, prepared.records(s), size=config.input_size,
-            clahe_params=config.clahe, progress=train.progress and info.is_main,
+            prepared.corpus,
+            prepared.records(s),
+            size=config.input_size,
+            clahe_params=config.clahe,
+            progress=train.progress and info.is_main,
         )
         for s in ("train", "val", "test")
     }
@@ -167,15 +170,26 @@ def run_segment(
         schedule = (config.schedule[0], config.schedule[1], train.epochs)
     if len(indices) == 0:
         raise ValueError(f"{data.root}: no positive training images for the segmenter")
-    train_ds = XrayDataset(caches["train"], task="segment", input_spec=spec_in, augment=config.augment)
+    train_ds = XrayDataset(
+        caches["train"], task="segment", input_spec=spec_in, augment=config.augment
+    )
     sampler = EpochSampler(
-        indices, shuffle=True, seed=train.seed, rank=info.rank, world_size=info.world_size,
-        labels=labels, schedule=schedule,
+        indices,
+        shuffle=True,
+        seed=train.seed,
+        rank=info.rank,
+        world_size=info.world_size,
+        labels=labels,
+        schedule=schedule,
     )
     loader = make_loader(
-        train_ds, sampler,
-        LoaderConfig(batch_size=train.batch_size, workers=train.workers,
-                     pin_memory=info.device.type == "cuda"),
+        train_ds,
+        sampler,
+        LoaderConfig(
+            batch_size=train.batch_size,
+            workers=train.workers,
+            pin_memory=info.device.type == "cuda",
+        ),
     )
     model = build_segmenter(segmenter_spec(config)).to(info.device)
     criterion = DiceFocalLoss(config.loss)
@@ -196,8 +210,13 @@ def run_segment(
         return {**s, "score": score}
 
     result = fit(
-        model, train_loader=loader, loss_fn=loss_fn, validate=validate, run_dir=run_dir,
-        config=train, info=info,
+        model,
+        train_loader=loader,
+        loss_fn=loss_fn,
+        validate=validate,
+        run_dir=run_dir,
+        config=train,
+        info=info,
         state_extra={"kind": "segmenter", "segment_config": _config_dict(config)},
     )
     out: dict = {"best_epoch": result.best_epoch, "history": result.history}

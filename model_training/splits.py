@@ -25,7 +25,7 @@ class SplitConfig:
 
 
 def _held_out(n: int, fraction: float) -> int:
-    """Groups to hold out from ``n``: rounded, at least one when there are three or more."""
+    """Return how many of ``n`` groups to hold out (rounded; at least one when n >= 3)."""
     if fraction <= 0 or n == 0:
         return 0
     k = int(round(n * fraction))
@@ -72,7 +72,7 @@ def make_split(records: Sequence[Record], config: SplitConfig = SplitConfig()) -
 
 
 def select_subset(records: Sequence[Record], n: int, *, seed: int = 0) -> list[Record]:
-    """A balanced subset: ``n // 2`` positive and ``n - n // 2`` negative images (seeded).
+    """Return a balanced subset: ``n // 2`` positive and ``n - n // 2`` negative images (seeded).
 
     When one class has too few images the other fills the remainder. The returned list is
     sorted by image id.
@@ -88,7 +88,9 @@ def select_subset(records: Sequence[Record], n: int, *, seed: int = 0) -> list[R
     return sorted(chosen, key=lambda r: r.image_id)
 
 
-def write_split_csv(path: str | Path, records: Sequence[Record], assignment: dict[str, str]) -> Path:
+def write_split_csv(
+    path: str | Path, records: Sequence[Record], assignment: dict[str, str]
+) -> Path:
     """Write ``image_id,split,positive,patient_id,path`` rows, sorted by image id."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,8 +100,13 @@ def write_split_csv(path: str | Path, records: Sequence[Record], assignment: dic
         for r in sorted(records, key=lambda r: r.image_id):
             if r.image_id in assignment:
                 writer.writerow(
-                    [r.image_id, assignment[r.image_id], int(r.positive), r.patient_id or "",
-                     str(r.path)]
+                    [
+                        r.image_id,
+                        assignment[r.image_id],
+                        int(r.positive),
+                        r.patient_id or "",
+                        str(r.path),
+                    ]
                 )
     return path
 
@@ -125,5 +132,5 @@ def read_split_csv(path: str | Path) -> dict[str, str]:
 
 
 def apply_split(records: Sequence[Record], assignment: dict[str, str], split: str) -> list[Record]:
-    """The records assigned to ``split`` (records missing from the assignment are dropped)."""
+    """Return the records assigned to ``split`` (records not in the assignment are dropped)."""
     return [r for r in records if assignment.get(r.image_id) == split]

@@ -82,7 +82,7 @@ class TrainConfig:
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA)."""
     random.seed(seed)
-    np.random.seed(seed % (2**32))
+    np.random.seed(seed % (2**32))  # noqa: NPY002 - seeds libraries using the legacy RNG
     torch.manual_seed(seed)
 
 
@@ -191,8 +191,10 @@ def fit(
         total, count = 0.0, 0
         steps = len(train_loader)
         bar = tqdm(
-            train_loader, desc=f"epoch {epoch + 1}/{config.epochs}",
-            disable=not (config.progress and info.is_main), leave=False,
+            train_loader,
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            disable=not (config.progress and info.is_main),
+            leave=False,
         )
         opt.zero_grad(set_to_none=True)
         for step, (x, y) in enumerate(bar):

@@ -9,7 +9,9 @@ import torch
 
 from tests.training.synthetic import make_png_dataset
 
-torch.set_num_threads(2)
+# One thread: with another process busy on the 2 cores, 2 threads run 20-30x slower
+# (OpenMP spin-waits); uncontended, 1 thread costs about 1.7x.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

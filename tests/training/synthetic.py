@@ -8,12 +8,17 @@ import cv2
 import numpy as np
 
 
-def shape_image(rng: np.random.Generator, size: int, positive: bool) -> tuple[np.ndarray, np.ndarray]:
+def shape_image(
+    rng: np.random.Generator, size: int, positive: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """A uint8 (size, size) image and its bool mask: a bright ellipse when positive."""
     img = rng.normal(70, 12, (size, size))
     mask = np.zeros((size, size), np.uint8)
     if positive:
-        c = (int(rng.integers(size // 4, 3 * size // 4)), int(rng.integers(size // 4, 3 * size // 4)))
+        c = (
+            int(rng.integers(size // 4, 3 * size // 4)),
+            int(rng.integers(size // 4, 3 * size // 4)),
+        )
         axes = (int(rng.integers(size // 10, size // 5)), int(rng.integers(size // 10, size // 5)))
         cv2.ellipse(mask, c, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
         img = img + 110 * mask

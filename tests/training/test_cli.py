@@ -9,8 +9,10 @@ import pytest
 
 from model_training.cli import build_parser, main
 
-TINY = ["--epochs", "1", "--batch-size", "2", "--workers", "0", "--threads", "2",
+# fmt: off
+TINY = ["--epochs", "1", "--batch-size", "2", "--workers", "0", "--threads", "1",
         "--no-progress", "--device", "cpu", "--val", "0.25", "--test", "0.25", "--subset", "8"]
+# fmt: on
 
 
 def _rows(path):
@@ -23,8 +25,24 @@ def test_parser_knows_every_command():
     for argv in (
         ["split", "--data", "d", "--out", "s.csv"],
         ["classify", "--data", "d", "--out", "o", "--head", "softmax", "--pretrained"],
-        ["segment", "--data", "d", "--out", "o", "--sampling", "schedule", "--schedule", "0.8",
-         "0.4", "--encoder", "resnet18", "--gamma", "1.5", "--accumulate", "4"],
+        [
+            "segment",
+            "--data",
+            "d",
+            "--out",
+            "o",
+            "--sampling",
+            "schedule",
+            "--schedule",
+            "0.8",
+            "0.4",
+            "--encoder",
+            "resnet18",
+            "--gamma",
+            "1.5",
+            "--accumulate",
+            "4",
+        ],
         ["compare-heads", "--data", "d", "--out", "o"],
         ["compare-encoders", "--data", "d", "--out", "o", "--encoders", "resnet18", "resnet34"],
         ["evaluate", "--data", "d", "--model", "m", "--split-csv", "s.csv"],
@@ -40,9 +58,16 @@ def test_classify_runs_and_resumes(png_data, tmp_path):
     out = tmp_path / "cls"
     args = ["classify", "--data", str(png_data), "--out", str(out), "--input-size", "32", *TINY]
     assert main(args) == 0
-    for name in ("metrics.csv", "split.csv", "spec.json", "test_metrics.json",
-                 "checkpoints/best.safetensors", "checkpoints/last.optim.pt",
-                 "plots/loss.png", "plots/accuracy.png"):
+    for name in (
+        "metrics.csv",
+        "split.csv",
+        "spec.json",
+        "test_metrics.json",
+        "checkpoints/best.safetensors",
+        "checkpoints/last.optim.pt",
+        "plots/loss.png",
+        "plots/accuracy.png",
+    ):
         assert (out / name).is_file(), name
     first = _rows(out / "metrics.csv")
     assert len(first) == 1
@@ -51,7 +76,7 @@ def test_classify_runs_and_resumes(png_data, tmp_path):
     spec = json.loads((out / "spec.json").read_text())["spec"]
     assert spec["head"] == "svm" and spec["input_size"] == 32
     # --resume continues at epoch 2 and keeps epoch 1's row
-    assert main([*args[:-len(TINY)], *TINY, "--epochs", "2", "--resume"]) == 0
+    assert main([*args[: -len(TINY)], *TINY, "--epochs", "2", "--resume"]) == 0
     rows = _rows(out / "metrics.csv")
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert rows[0] == first[0]
@@ -59,12 +84,36 @@ def test_classify_runs_and_resumes(png_data, tmp_path):
 
 def test_segment_runs(png_data, tmp_path):
     out = tmp_path / "seg"
-    rc = main(["segment", "--data", str(png_data), "--out", str(out), "--input-size", "64",
-               "--encoder", "resnet18", "--decoder-channels", "16", "16", "16", "16", "16",
-               "--sampling", "schedule", *TINY])
+    rc = main(
+        [
+            "segment",
+            "--data",
+            str(png_data),
+            "--out",
+            str(out),
+            "--input-size",
+            "64",
+            "--encoder",
+            "resnet18",
+            "--decoder-channels",
+            "16",
+            "16",
+            "16",
+            "16",
+            "16",
+            "--sampling",
+            "schedule",
+            *TINY,
+        ]
+    )
     assert rc == 0
-    for name in ("metrics.csv", "postprocess.json", "spec.json", "plots/dice.png",
-                 "checkpoints/best.safetensors"):
+    for name in (
+        "metrics.csv",
+        "postprocess.json",
+        "spec.json",
+        "plots/dice.png",
+        "checkpoints/best.safetensors",
+    ):
         assert (out / name).is_file(), name
     post = json.loads((out / "postprocess.json").read_text())
     assert 0 < post["mask_threshold"] < 1 and post["table"]
@@ -72,8 +121,21 @@ def test_segment_runs(png_data, tmp_path):
 
 def test_compare_heads_writes_a_table(png_data, tmp_path):
     out = tmp_path / "heads"
-    assert main(["compare-heads", "--data", str(png_data), "--out", str(out),
-                 "--input-size", "32", *TINY]) == 0
+    assert (
+        main(
+            [
+                "compare-heads",
+                "--data",
+                str(png_data),
+                "--out",
+                str(out),
+                "--input-size",
+                "32",
+                *TINY,
+            ]
+        )
+        == 0
+    )
     rows = _rows(out / "heads_comparison.csv")
     assert [r["head"] for r in rows] == ["softmax", "svm"]
     for r in rows:
@@ -86,6 +148,8 @@ def test_compare_heads_writes_a_table(png_data, tmp_path):
 
 
 def test_user_errors_exit_2(tmp_path, capsys):
-    assert main(["classify", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o"),
-                 *TINY]) == 2
+    assert (
+        main(["classify", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), *TINY])
+        == 2
+    )
     assert "nope" in capsys.readouterr().err

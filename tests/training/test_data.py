@@ -28,8 +28,9 @@ def test_cache_equals_core_model_input(samples_dir):
     cache = PreprocessedCache(corpus, recs, size=128, clahe_params=ClaheParams())
     ds = XrayDataset(cache, task="segment", input_spec=InputSpec(mean=0.4, std=0.3, channels=3))
     for i, rec in enumerate(recs):
-        ref = to_model_input(corpus.image(rec), size=128, clahe_params=ClaheParams(),
-                             mean=0.4, std=0.3, channels=3)
+        ref = to_model_input(
+            corpus.image(rec), size=128, clahe_params=ClaheParams(), mean=0.4, std=0.3, channels=3
+        )
         x, y = ds[i]
         assert x.shape == (3, 128, 128) and y.shape == (1, 128, 128)
         np.testing.assert_array_equal(x.numpy(), ref)  # bit-identical to the viewer's input

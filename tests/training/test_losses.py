@@ -5,7 +5,12 @@ import pytest
 import torch
 
 from model_training.heads import make_loss, output_layer, probabilities, scores
-from model_training.losses import DiceFocalConfig, DiceFocalLoss, SquaredHingeLoss, squared_hinge_loss
+from model_training.losses import (
+    DiceFocalConfig,
+    DiceFocalLoss,
+    SquaredHingeLoss,
+    squared_hinge_loss,
+)
 
 
 def test_squared_hinge_hand_computed():
@@ -74,7 +79,9 @@ def test_head_helpers_on_densenet_like_outputs():
     loss = make_loss("svm", svm_c=1.0)
     val = loss(net, torch.tensor([[2.0]]), torch.tensor([1.0]))
     w = net[2].weight
-    assert val.item() == pytest.approx(0.5 * float((w.detach() ** 2).sum()))  # hinge is 0 at margin 2
+    assert val.item() == pytest.approx(
+        0.5 * float((w.detach() ** 2).sum())
+    )  # hinge is 0 at margin 2
     ce = make_loss("softmax")(net, logits, torch.tensor([1.0]))
     assert ce.item() == pytest.approx(-np.log(np.exp(3) / (np.exp(1) + np.exp(3))), rel=1e-5)
     with pytest.raises(ValueError):

@@ -19,8 +19,9 @@ def _case():
 
 def test_search_finds_threshold_and_min_area():
     maps, truths = _case()
-    res = search_postprocess(maps, truths, thresholds=(0.5, 0.7), min_areas=(0, 16),
-                             full_shape=(64, 64))
+    res = search_postprocess(
+        maps, truths, thresholds=(0.5, 0.7), min_areas=(0, 16), full_shape=(64, 64)
+    )
     # threshold 0.7 would lose the true region, min area 16 removes the speck;
     # the negative image's 100-pixel blob survives either way -> its Dice is 0
     assert res.mask_threshold == 0.5 and res.min_area == 16
@@ -32,8 +33,14 @@ def test_search_finds_threshold_and_min_area():
 
 def test_search_uses_the_classification_gate():
     maps, truths = _case()
-    res = search_postprocess(maps, truths, class_probabilities=[0.9, 0.2],
-                             thresholds=(0.5,), min_areas=(16,), gates=(0.5,))
+    res = search_postprocess(
+        maps,
+        truths,
+        class_probabilities=[0.9, 0.2],
+        thresholds=(0.5,),
+        min_areas=(16,),
+        gates=(0.5,),
+    )
     # gating the negative image (p=0.2 < 0.5) empties its mask: Dice 1 there
     assert res.gate_threshold == 0.5
     assert res.kaggle_dice == pytest.approx(1.0)

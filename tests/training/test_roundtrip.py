@@ -22,11 +22,20 @@ def trained(samples_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("roundtrip")
     data = DataConfig(root=samples_dir, split=SplitConfig(val_fraction=0.2, test_fraction=0.2))
     train = TrainConfig(epochs=1, batch_size=3, workers=0, device="cpu", progress=False)
-    run_classify(data, root / "cls", train=train,
-                 config=ClassifyConfig(head="svm", input_size=32, augment=AugmentConfig.none()))
-    run_segment(data, root / "seg", train=train,
-                config=SegmentConfig(encoder="resnet18", input_size=64,
-                                     decoder_channels=(16, 16, 16, 16, 16)))
+    run_classify(
+        data,
+        root / "cls",
+        train=train,
+        config=ClassifyConfig(head="svm", input_size=32, augment=AugmentConfig.none()),
+    )
+    run_segment(
+        data,
+        root / "seg",
+        train=train,
+        config=SegmentConfig(
+            encoder="resnet18", input_size=64, decoder_channels=(16, 16, 16, 16, 16)
+        ),
+    )
     return root, data
 
 
@@ -37,8 +46,12 @@ def test_export_then_predict_reproduces_training_probabilities(trained, samples_
 
     root, data = trained
     model_dir = root / "model"
-    export_model(model_dir, classifier_run=root / "cls", segmenter_run=root / "seg",
-                 config=ExportConfig(name="tiny", fp16=False))
+    export_model(
+        model_dir,
+        classifier_run=root / "cls",
+        segmenter_run=root / "seg",
+        config=ExportConfig(name="tiny", fp16=False),
+    )
     m = read_manifest(model_dir)
     assert m.classifier.platt_a is not None and m.segmenter.encoder == "resnet18"
     expected = {}
@@ -50,8 +63,20 @@ def test_export_then_predict_reproduces_training_probabilities(trained, samples_
     except ImportError:  # pragma: no cover
         pytest.skip("pneumoviewer.cli not available")
     out = root / "predict"
-    rc = viewer_main(["predict", str(samples_dir), "--out", str(out), "--model", str(model_dir),
-                      "--device", "cpu", "--no-png", "--no-progress"])
+    rc = viewer_main(
+        [
+            "predict",
+            str(samples_dir),
+            "--out",
+            str(out),
+            "--model",
+            str(model_dir),
+            "--device",
+            "cpu",
+            "--no-png",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     with open(out / "predictions.csv", newline="") as fh:
         got = {r["ImageId"]: float(r["probability"]) for r in csv.DictReader(fh)}
@@ -65,20 +90,21 @@ def test_engine_probability_map_matches_training_forward(trained, samples_dir):
     from model_training.data import PreprocessedCache, load_corpus
     from model_training.export import ExportConfig, export_model
     from model_training.loaders import InputSpec, XrayDataset
+    from model_training.runs import read_json
     from model_training.segment import predict_maps
     from pneumoviewer.core.inference.engine import InferenceEngine
     from pneumoviewer.core.inference.manifest import SegmenterSpec
     from pneumoviewer.core.inference.models import build_segmenter
     from pneumoviewer.core.preprocessing import ClaheParams, resize_probability
-    from model_training.runs import read_json
 
     root, _ = trained
     model_dir = root / "model_seg"
     export_model(model_dir, segmenter_run=root / "seg", config=ExportConfig(name="seg"))
     d = read_json(root / "seg" / "spec.json")
     s = dict(d["spec"], decoder_channels=tuple(d["spec"]["decoder_channels"]))
-    net = load_weights(root / "seg" / "checkpoints" / "best.safetensors",
-                       build_segmenter(SegmenterSpec(**s))).eval()
+    net = load_weights(
+        root / "seg" / "checkpoints" / "best.safetensors", build_segmenter(SegmenterSpec(**s))
+    ).eval()
     corpus = load_corpus(samples_dir)
     recs = corpus.records[5:8]
     cache = PreprocessedCache(corpus, recs, size=64, clahe_params=ClaheParams())
