@@ -83,6 +83,7 @@ class AnalysisMixin:
             from pneumoviewer.core.preprocessing import ClaheParams
 
             self.store.clear()
+            self.row_stats.clear()
             for row in self.study_list.model.rows:
                 row.probability = row.area = row.dice = row.predicted = None
                 row.analysed = False

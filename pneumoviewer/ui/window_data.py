@@ -47,6 +47,7 @@ class DataMixin:
         self.pixel_cache.clear()
         self.truth_cache.clear()
         self.store.clear()
+        self.row_stats.clear()
         self.study_list.model.clear()
         self.problems.clear()
         self.canvas.show_message("Scanning…")
@@ -198,9 +199,17 @@ class DataMixin:
             li.image.pixels.shape, ground_truth=li.truth, prediction=pred, style=style
         )
         self.canvas.set_overlay(rgba)
-        self.canvas.set_legend(
-            legend_entries(style, have_truth=li.truth is not None, have_prediction=pred is not None)
+        notes = []
+        if li.truth is None:
+            notes.append("no ground truth")
+        elif not li.truth.any():
+            notes.append("ground truth: no pneumothorax")
+        if pred is not None and not pred.any():
+            notes.append("prediction: empty")
+        entries = legend_entries(
+            style, have_truth=li.truth is not None, have_prediction=pred is not None
         )
+        self.canvas.set_legend(entries, note=" · ".join(notes))
         result = self.store.get(image_id)
         stats = self.update_row_stats(image_id, mask=pred, truth=li.truth, compute=True)
         prob = None if result is None else result.class_probability

@@ -232,3 +232,11 @@ def test_right_drag_changes_window_and_level(qtbot, window, samples_dir):
     lo2, hi2 = window.canvas.base_item.levels
     assert hi2 - lo2 == pytest.approx(hi - lo) and (lo2 + hi2) / 2 == pytest.approx(127.5 - 30)
     assert tuple(window.controls.levels_slider.value()) == (int(lo2), int(hi2))
+
+
+def test_legend_notes_what_is_missing(qtbot, window, samples_dir):
+    open_and_wait(qtbot, window, samples_dir)
+    negative = next(r.image_id for r in window.study_list.model.rows if r.truth is False)
+    show_row_and_wait(qtbot, window, negative)
+    assert "Ground truth" in window.canvas.legend.text()
+    assert "ground truth: no pneumothorax" in window.canvas.legend.text()
