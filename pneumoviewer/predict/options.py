@@ -42,6 +42,8 @@ class PredictOptions:
         Replace existing outputs.
     workers : int
         Threads decoding the next images while the models run.
+    threads : int or None
+        torch intra-op threads (process-wide); None keeps torch's default.
     progress : bool
         Show a tqdm progress bar on stderr.
 
@@ -59,6 +61,7 @@ class PredictOptions:
     png: bool = True
     overwrite: bool = False
     workers: int = 2
+    threads: int | None = None
     progress: bool = True
 
 
@@ -121,6 +124,12 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=_positive, default=2, help="threads decoding images ahead (default 2)"
     )
+    parser.add_argument(
+        "--threads",
+        type=_positive,
+        default=None,
+        help="CPU threads for the models (default: torch's; use 1 on a busy shared machine)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -139,5 +148,6 @@ def from_args(args: argparse.Namespace) -> PredictOptions:
         png=not args.no_png,
         overwrite=args.overwrite,
         workers=args.workers,
+        threads=args.threads,
         progress=not args.no_progress,
     )

@@ -230,6 +230,11 @@ def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> 
 
     from pneumoviewer.core.inference.engine import InferenceEngine
 
+    if opts.threads is not None:
+        import torch
+
+        torch.set_num_threads(opts.threads)
+
     try:
         engine = InferenceEngine(model_dir, device=opts.device, tta=opts.tta)
     except ModelLoadError as exc:

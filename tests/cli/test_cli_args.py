@@ -73,6 +73,7 @@ def test_version(capsys):
         ["--threshold", "1.5"],
         ["--min-area", "-3"],
         ["--workers", "0"],
+        ["--threads", "0"],
         ["--device", "gpu"],
     ],
 )

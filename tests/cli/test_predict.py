@@ -21,8 +21,17 @@ from pneumoviewer.core.metrics import dice, kaggle_mean_dice
 from pneumoviewer.core.postprocessing import postprocess
 from pneumoviewer.predict.outputs import PREDICTION_COLUMNS
 
-torch.set_num_threads(2)
 pytestmark = pytest.mark.filterwarnings("ignore:End of file reached:UserWarning")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """One torch thread: on 2 shared cores more threads only contend (tests 10x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 POSITIVE = [
     "1.2.276.0.7230010.3.1.4.8323329.4904.1517875185.355709",
@@ -272,6 +281,8 @@ def test_gate_empties_masks_of_negative_images(run, study, tiny_model_dir, tmp_p
             "--no-progress",
             "--no-png",
             "--gate",
+            "--threads",
+            "1",
         ]
     )
     assert rc == 0

@@ -17,8 +17,6 @@ from pneumoviewer.core.inference.manifest import ClassifierSpec
 from pneumoviewer.core.postprocessing import PostprocessParams
 from tests.tiny_models import make_tiny_model_dir
 
-torch.set_num_threads(2)
-
 
 @pytest.fixture(scope="module")
 def engine(tiny_model_dir):

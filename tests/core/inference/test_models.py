@@ -21,8 +21,6 @@ from pneumoviewer.core.inference.models import (
 )
 from tests.tiny_models import tiny_manifest
 
-torch.set_num_threads(2)
-
 
 def _link_copy(src: Path, dst: Path) -> Path:
     """A copy of a model dir whose weights are symlinks (tests that edit the manifest only)."""
