@@ -367,11 +367,12 @@ def _report(stderr: TextIO | None, opts: PredictOptions, summary: PredictSummary
     if len(summary.problems) > 20:
         _say(stderr, f"... {len(summary.problems) - 20} more problems in problems.csv")
     n = summary.n_ok
-    per = summary.seconds / n if n else float("nan")
+    per = summary.loop_seconds / n if n else float("nan")
     _say(
         stderr,
-        f"{n} images predicted, {len(summary.problems)} problems, {summary.seconds:.1f} s "
-        f"({per:.3f} s/image); outputs in {opts.out}",
+        f"{n} images predicted, {len(summary.problems)} problems in {summary.seconds:.1f} s "
+        f"({per:.3f} s/image after {summary.seconds - summary.loop_seconds:.1f} s of scan and "
+        f"model loading); outputs in {opts.out}",
     )
     m = summary.metrics
     if m is not None:
