@@ -117,7 +117,9 @@ class BareModels:
         self.seconds_per_image(2)
 
 
-def run_predict_once(folder: Path, out: Path, model_dir: Path, *, png: bool, workers: int):
+def run_predict_once(
+    folder: Path, out: Path, model_dir: Path, *, png: bool, workers: int, threads: int
+):
     from pneumoviewer.predict import PredictOptions, run_predict
 
     opts = PredictOptions(
@@ -128,6 +130,7 @@ def run_predict_once(folder: Path, out: Path, model_dir: Path, *, png: bool, wor
         png=png,
         overwrite=True,
         workers=workers,
+        threads=threads,
         progress=False,
     )
     return run_predict(opts, stderr=None)
@@ -158,7 +161,9 @@ def main() -> int:
         fast = BareModels(model_dir, channels_last=True)
         plain.warm_up()
         fast.warm_up()
-        run_predict_once(folder, tmp / "warm", model_dir, png=False, workers=args.workers)
+        run_predict_once(
+            folder, tmp / "warm", model_dir, png=False, workers=args.workers, threads=args.threads
+        )
         times: dict[str, list[float]] = {k: [] for k in ("bare", "bare_cl", "nopng", "png")}
         loads = []
         # Rounds alternate the measurements so that load from other processes hits all of
@@ -169,7 +174,12 @@ def main() -> int:
             for key, png in (("nopng", False), ("png", True)):
                 t = time.perf_counter()
                 s = run_predict_once(
-                    folder, tmp / f"out_{key}", model_dir, png=png, workers=args.workers
+                    folder,
+                    tmp / f"out_{key}",
+                    model_dir,
+                    png=png,
+                    workers=args.workers,
+                    threads=args.threads,
                 )
                 assert s.n_ok == args.n, s.problems
                 times[key].append(s.loop_seconds / s.n_ok)

@@ -43,7 +43,8 @@ class PredictOptions:
     workers : int
         Threads decoding the next images while the models run.
     threads : int or None
-        torch intra-op threads (process-wide); None keeps torch's default.
+        torch intra-op threads (process-wide); None: all CPUs but one
+        (:func:`pneumoviewer.predict.runner.default_threads`).
     progress : bool
         Show a tqdm progress bar on stderr.
 
@@ -128,7 +129,7 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         "--threads",
         type=_positive,
         default=None,
-        help="CPU threads for the models (default: torch's; use 1 on a busy shared machine)",
+        help="CPU threads for the models (default: all CPUs but one)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
