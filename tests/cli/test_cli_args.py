@@ -120,3 +120,13 @@ def test_help_does_not_import_torch_or_qt(argv):
     )
     assert out.returncode == 0, out.stderr
     assert "HEAVY [] 0" in out.stdout
+
+
+@pytest.mark.parametrize(("cpus", "want"), [(1, 1), (2, 1), (8, 7)])
+def test_default_threads_leave_one_cpu(monkeypatch, cpus, want):
+    import os
+
+    from pneumoviewer.predict.runner import default_threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    assert default_threads() == want
