@@ -347,3 +347,46 @@ def test_usage_errors(tmp_path, study, tiny_model_dir, capsys, monkeypatch):
     )
     assert "nope.csv: ground-truth CSV not found" in capsys.readouterr().err
     assert not Path(out).exists()
+
+
+@pytest.mark.parametrize("kind", ["classifier", "segmenter"])
+def test_single_model_directories(kind, study, tmp_path):
+    from tests.tiny_models import make_tiny_model_dir
+
+    model = make_tiny_model_dir(
+        tmp_path / "m", classifier=kind == "classifier", segmenter=kind == "segmenter"
+    )
+    small = tmp_path / "small"
+    small.mkdir()
+    for image_id in (POSITIVE[0], NEGATIVE[0]):
+        shutil.copy(study / f"{image_id}.dcm", small)
+    shutil.copy(study / "train-rle-sample.csv", small)
+    out = tmp_path / "o"
+    rc = main(
+        [
+            "predict",
+            str(small),
+            "--out",
+            str(out),
+            "--model",
+            str(model),
+            "--no-progress",
+            "--no-png",
+            "--tta",
+        ]
+    )
+    assert rc == 0
+    rows = _rows(out / "predictions.csv")
+    assert len(rows) == 2 and all(r["status"] == "ok" for r in rows)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["counts"]["with_ground_truth"] == 2
+    if kind == "classifier":
+        assert not (out / "submission.csv").exists()
+        assert all(r["probability"] and r["mask_pixels"] == "" and r["dice"] == "" for r in rows)
+        assert metrics["decision"] == "classifier" and metrics["kaggle_mean_dice"] is None
+    else:
+        assert all(r["probability"] == "" for r in rows)
+        for r in rows:  # no classifier: the label is "mask not empty"
+            assert r["predicted_label"] == str(int(int(r["mask_pixels"]) > 0))
+        assert metrics["decision"] == "mask non-empty"
+        assert len(_rows(out / "submission.csv")) == 2
