@@ -218,6 +218,7 @@ class InferenceEngine:
                 f"expected a uint8 (H, W) image, got {getattr(pixels, 'dtype', type(pixels))} "
                 f"{getattr(pixels, 'shape', '')}"
             )
+        pixels = np.ascontiguousarray(pixels)  # views (flips, crops) are fine
         base = pixels if self.manifest.clahe is None else clahe(pixels, self.manifest.clahe)
         out = []
         for spec in (self.manifest.classifier, self.manifest.segmenter):

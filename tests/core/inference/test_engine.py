@@ -144,6 +144,14 @@ def test_cuda_failure_during_inference_falls_back(tiny_model_dir, monkeypatch):
     assert got.class_probability == pytest.approx(want.class_probability)
 
 
+def test_views_are_accepted(engine):
+    img = _image((96, 80), 4)
+    view = engine.predict(img[::-1, ::2])
+    copy = engine.predict(np.ascontiguousarray(img[::-1, ::2]))
+    assert view.probability_map.shape == (96, 40)
+    np.testing.assert_array_equal(view.probability_map, copy.probability_map)
+
+
 def test_non_cuda_errors_are_not_swallowed(engine):
     with pytest.raises(ValueError, match="uint8"):
         engine.predict(np.zeros((10, 10), np.float32))
