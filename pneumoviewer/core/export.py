@@ -195,6 +195,7 @@ def export_annotated_png(
     lines: Sequence[str] = (),
     provenance: Mapping[str, str] | None = None,
     overwrite: bool = False,
+    compress_level: int = 6,
 ) -> Path:
     """Write the annotated picture as a PNG with provenance text chunks, atomically.
 
@@ -210,6 +211,9 @@ def export_annotated_png(
         pneumoviewer's version is added unless given.
     overwrite : bool
         Replace an existing file.
+    compress_level : int
+        zlib level 0-9 of the PNG encoder. 6 (default) is compact; 1 is about 3x faster
+        and 20-30 % larger, which suits batch runs where encoding would outlast inference.
 
     Returns
     -------
@@ -251,5 +255,5 @@ def export_annotated_png(
         lines=lines,
     )
     buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG", pnginfo=info, compress_level=6)
+    Image.fromarray(rgb).save(buf, format="PNG", pnginfo=info, compress_level=compress_level)
     return atomic_write_bytes(path, buf.getvalue(), overwrite=overwrite)
