@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog
 
@@ -209,6 +210,12 @@ class DataMixin:
         entries = legend_entries(
             style, have_truth=li.truth is not None, have_prediction=pred is not None
         )
+        two_filled_layers = len(entries) == 2 and not self.controls.outline
+        if two_filled_layers and li.truth is not None and pred is not None:
+            both = li.truth & pred
+            if both.any():  # the colour actually drawn where the layers overlap
+                y, x = np.unravel_index(int(np.argmax(both)), both.shape)
+                entries.append(("Overlap", tuple(int(v) for v in rgba[y, x, :3])))
         self.canvas.set_legend(entries, note=" · ".join(notes))
         result = self.store.get(image_id)
         stats = self.update_row_stats(image_id, mask=pred, truth=li.truth, compute=True)

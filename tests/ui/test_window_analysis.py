@@ -193,3 +193,13 @@ def test_cuda_request_without_cuda_falls_back_with_a_visible_notice(
     assert "CPU" in window.notice_label.toolTip()
     assert "cpu" in window.device_label.text()
     assert window.settings.value("device") == "cuda"  # the choice is remembered
+
+
+def test_legend_gains_the_overlap_colour_actually_drawn(qtbot, ready):
+    analyse(qtbot, ready, POSITIVE)
+    ready.controls.set_threshold(0.0)  # prediction everywhere: overlaps the truth
+    li = ready.current
+    assert "Overlap" in ready.canvas.legend.text()
+    inside = np.argwhere(li.truth)[0]
+    r, g, b = ready.canvas.overlay[inside[0], inside[1], :3]
+    assert f"rgb({r}, {g}, {b})" in ready.canvas.legend.text()
