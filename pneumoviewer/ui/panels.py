@@ -146,8 +146,7 @@ class ModelPanel(_FormPanel):
             tasks.append(f"segmentation ({seg.architecture}/{seg.encoder})")
             inputs.append(f"{seg.input_size}² (segmenter)")
             thresholds.append(f"mask {seg.mask_threshold:.2f}, min area {seg.min_area}")
-        training = dict(getattr(manifest, "training", {}) or {})
-        metrics = training.pop("metrics", None)
+        data_lines, metric_lines = split_training(dict(getattr(manifest, "training", {}) or {}))
         self.set_values(
             {
                 "name": manifest.name,
@@ -155,26 +154,59 @@ class ModelPanel(_FormPanel):
                 "input": ", ".join(inputs),
                 "thresholds": "; ".join(thresholds),
                 "device": device,
-                "training": _format_mapping(training),
-                "metrics": _format_mapping(metrics) if isinstance(metrics, dict) else metrics,
+                "training": "\n".join(data_lines),
+                "metrics": "\n".join(metric_lines),
                 "description": (manifest.description or "") + (f"\n{note}" if note else ""),
             }
         )
 
 
-def _format_mapping(d: Any, limit: int = 10) -> str:
-    if not d:
-        return ""
-    if not isinstance(d, dict):
-        return str(d)
-    parts = []
-    for key, value in list(d.items())[:limit]:
-        if isinstance(value, float):
-            value = f"{value:.3f}"
-        elif isinstance(value, dict):
-            value = "{" + _format_mapping(value, 4).replace("\n", ", ") + "}"
-        parts.append(f"{key}: {value}")
-    return "\n".join(parts)
+_METRIC_WORDS = ("accuracy", "sensitivity", "specificity", "auc", "dice")
+_SECTIONS = ("test", "val", "validation", "postprocess", "metrics")
+
+
+def _is_metric(key: str, value) -> bool:
+    return isinstance(value, int | float) and any(w in key.lower() for w in _METRIC_WORDS)
+
+
+def _fmt(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def split_training(training: dict) -> tuple[list[str], list[str]]:
+    """Split a manifest's free-form ``training`` dict into data lines and metric lines.
+
+    Parameters
+    ----------
+    training : dict
+        ``ModelManifest.training`` (scalars, and per-model dicts with ``test`` /
+        ``val`` / ``postprocess`` / ``metrics`` sections).
+
+    Returns
+    -------
+    tuple of (list of str, list of str)
+        ``"key: value"`` lines about the data and training run, and metric lines
+        (accuracy, sensitivity, specificity, AUC, Dice) named by their section.
+    """
+    data, metrics = [], []
+    for key, value in training.items():
+        if isinstance(value, dict):
+            scalars = {k: v for k, v in value.items() if not isinstance(v, dict)}
+            for k, v in scalars.items():
+                if _is_metric(k, v):
+                    metrics.append(f"{key} {k}: {_fmt(v)}")
+            for section in _SECTIONS:
+                sub = value.get(section)
+                if isinstance(sub, dict):
+                    for k, v in sub.items():
+                        if _is_metric(k, v):
+                            prefix = key if key == section else f"{key} {section}"
+                            metrics.append(f"{prefix} {k}: {_fmt(v)}")
+        elif _is_metric(key, value):
+            metrics.append(f"{key}: {_fmt(value)}")
+        else:
+            data.append(f"{key}: {_fmt(value)}")
+    return data, metrics
 
 
 class SummaryPanel(_FormPanel):

@@ -217,3 +217,24 @@ def test_thread_guard_sees_a_running_worker(qapp):
     assert any("Python threads" in p for p in leaked_thread_problems(before))
     release.set()
     stray.join()
+
+
+def test_training_card_splits_data_and_metrics():
+    from pneumoviewer.ui.panels import split_training
+
+    data, metrics = split_training(
+        {
+            "data": "10 samples",
+            "images": 10,
+            "classifier_train_accuracy": 1.0,
+            "classifier": {"best_epoch": 15, "test": {"accuracy": 0.9, "auc": 0.95, "tp": 5}},
+            "segmenter": {"postprocess": {"kaggle_dice": 0.87, "min_area": 0}},
+        }
+    )
+    assert data == ["data: 10 samples", "images: 10"]
+    assert metrics == [
+        "classifier_train_accuracy: 1.000",
+        "classifier test accuracy: 0.900",
+        "classifier test auc: 0.950",
+        "segmenter postprocess kaggle_dice: 0.870",
+    ]
