@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cls-epochs", type=int, default=60)
     p.add_argument("--seg-epochs", type=int, default=150)
-    p.add_argument("--cls-size", type=int, default=128, help="classifier input size")
+    p.add_argument("--cls-size", type=int, default=224, help="classifier input size")
     p.add_argument("--seg-size", type=int, default=256, help="segmenter input size")
     return ap
 

@@ -6,6 +6,7 @@ import csv
 import json
 
 import pytest
+import torch
 
 from model_training.cli import build_parser, main
 
@@ -104,6 +105,8 @@ def test_segment_runs(png_data, tmp_path):
             "--sampling",
             "schedule",
             *TINY,
+            "--workers",  # DataLoader worker processes (persistent) too
+            "2",
         ]
     )
     assert rc == 0
@@ -153,3 +156,45 @@ def test_user_errors_exit_2(tmp_path, capsys):
         == 2
     )
     assert "nope" in capsys.readouterr().err
+
+
+def test_compare_encoders_writes_table_and_figure(png_data, tmp_path):
+    out = tmp_path / "enc"
+    rc = main(
+        [
+            "compare-encoders",
+            "--data",
+            str(png_data),
+            "--out",
+            str(out),
+            "--input-size",
+            "32",
+            "--encoders",
+            "resnet18",
+            "resnet34",
+            "--decoder-channels",
+            "16",
+            "16",
+            "16",
+            "16",
+            "16",
+            *TINY,
+        ]
+    )
+    assert rc == 0
+    rows = _rows(out / "encoders_comparison.csv")
+    assert [r["encoder"] for r in rows] == ["resnet18", "resnet34"]
+    assert (out / "encoders_dice.png").stat().st_size > 1000
+
+
+def test_pretrained_without_internet_says_so(monkeypatch):
+    import torchvision.models
+
+    from model_training.classify import load_imagenet_weights
+
+    def offline(*args, **kwargs):
+        raise OSError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torchvision.models, "densenet121", offline)
+    with pytest.raises(RuntimeError, match="no internet connection"):
+        load_imagenet_weights(torch.nn.Linear(1, 1))

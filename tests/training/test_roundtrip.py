@@ -115,3 +115,49 @@ def test_engine_probability_map_matches_training_forward(trained, samples_dir):
         pixels = corpus.image(rec)
         theirs = engine.predict(pixels).probability_map
         np.testing.assert_allclose(theirs, resize_probability(ours[i], pixels.shape), atol=1e-4)
+
+
+def test_evaluate_reports_dice_and_classification(trained, samples_dir, tmp_path):
+    import json
+
+    from model_training.cli import main
+    from model_training.export import ExportConfig, export_model
+
+    root, _ = trained
+    model_dir = tmp_path / "model"
+    export_model(
+        model_dir,
+        classifier_run=root / "cls",
+        segmenter_run=root / "seg",
+        config=ExportConfig(name="tiny", fp16=True),
+    )
+    out = tmp_path / "eval"
+    rc = main(
+        [
+            "evaluate",
+            "--model",
+            str(model_dir),
+            "--data",
+            str(samples_dir),
+            "--split-csv",
+            str(root / "seg" / "split.csv"),
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    res = json.loads(out.with_suffix(".json").read_text())[0]
+    assert res["split"] == "test" and res["images"] == 2 and res["positives"] == 1
+    for key in (
+        "dice_positive",
+        "kaggle_mean_dice",
+        "accuracy",
+        "auc",
+        "sensitivity",
+        "specificity",
+    ):
+        assert 0.0 <= res[key] <= 1.0, key
+    assert res["tp"] + res["fn"] == 1 and res["tn"] + res["fp"] == 1
+    assert out.with_suffix(".md").read_text().startswith("| split |")
