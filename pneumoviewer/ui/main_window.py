@@ -6,8 +6,10 @@ import logging
 from collections import deque
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QAbstractSlider,
+    QAbstractSpinBox,
     QComboBox,
     QDockWidget,
     QLabel,
@@ -39,6 +41,21 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TRUTH = (168, 60, 220)
 DEFAULT_PRED = (255, 215, 0)
+
+
+class KeepArrowKeys(QObject):
+    """Let spin boxes, combo boxes and sliders keep Up/Down/PgUp/PgDn when focused.
+
+    The window-wide navigation shortcuts would otherwise take those keys; accepting the
+    ``ShortcutOverride`` event hands the key to the focused widget instead.
+    """
+
+    KEYS = (Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: D102, N802
+        if event.type() == QEvent.Type.ShortcutOverride and event.key() in self.KEYS:
+            event.accept()
+        return False
 
 
 class MainWindow(DataMixin, AnalysisMixin, ExportMixin, SettingsMixin, QMainWindow):
@@ -114,6 +131,10 @@ class MainWindow(DataMixin, AnalysisMixin, ExportMixin, SettingsMixin, QMainWind
         self._connect()
         self._restore_settings(device)
         self.actions["cancel"].setEnabled(False)  # enabled while a batch or export runs
+        self._arrow_keys_filter = KeepArrowKeys(self)
+        for cls in (QAbstractSpinBox, QComboBox, QAbstractSlider):
+            for widget in self.findChildren(cls):
+                widget.installEventFilter(self._arrow_keys_filter)
 
         self.loader = LoaderWorker(self)
         self.loader.loaded.connect(self._on_loaded)

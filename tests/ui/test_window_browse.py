@@ -240,3 +240,16 @@ def test_legend_notes_what_is_missing(qtbot, window, samples_dir):
     show_row_and_wait(qtbot, window, negative)
     assert "Ground truth" in window.canvas.legend.text()
     assert "ground truth: no pneumothorax" in window.canvas.legend.text()
+
+
+def test_arrow_keys_stay_with_a_focused_spin_box(qtbot, window, samples_dir):
+    from PySide6.QtCore import Qt
+
+    open_and_wait(qtbot, window, samples_dir)
+    window.activateWindow()
+    spin = window.controls.gate_spin
+    spin.setFocus()
+    row, value = window.study_list.view.currentIndex().row(), spin.value()
+    qtbot.keyClick(spin, Qt.Key.Key_Down)
+    assert spin.value() == pytest.approx(value - 0.05)
+    assert window.study_list.view.currentIndex().row() == row
