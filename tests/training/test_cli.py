@@ -198,3 +198,47 @@ def test_pretrained_without_internet_says_so(monkeypatch):
     monkeypatch.setattr(torchvision.models, "densenet121", offline)
     with pytest.raises(RuntimeError, match="no internet connection"):
         load_imagenet_weights(torch.nn.Linear(1, 1))
+
+
+def test_split_command_writes_a_stratified_split(samples_dir, tmp_path):
+    out = tmp_path / "split.csv"
+    assert (
+        main(
+            [
+                "split",
+                "--data",
+                str(samples_dir),
+                "--out",
+                str(out),
+                "--val",
+                "0.2",
+                "--test",
+                "0.2",
+                "--seed",
+                "5",
+            ]
+        )
+        == 0
+    )
+    rows = _rows(out)
+    assert len(rows) == 10
+    for split in ("val", "test"):
+        labels = sorted(r["positive"] for r in rows if r["split"] == split)
+        assert labels == ["0", "1"]
+    again = tmp_path / "again.csv"
+    main(
+        [
+            "split",
+            "--data",
+            str(samples_dir),
+            "--out",
+            str(again),
+            "--val",
+            "0.2",
+            "--test",
+            "0.2",
+            "--seed",
+            "5",
+        ]
+    )
+    assert again.read_text() == out.read_text()

@@ -121,15 +121,26 @@ def test_evaluate_reports_dice_and_classification(trained, samples_dir, tmp_path
     import json
 
     from model_training.cli import main
-    from model_training.export import ExportConfig, export_model
 
     root, _ = trained
     model_dir = tmp_path / "model"
-    export_model(
-        model_dir,
-        classifier_run=root / "cls",
-        segmenter_run=root / "seg",
-        config=ExportConfig(name="tiny", fp16=True),
+    # through the CLI: pneumoviewer-train export --fp16
+    assert (
+        main(
+            [
+                "export",
+                "--classifier",
+                str(root / "cls"),
+                "--segmenter",
+                str(root / "seg"),
+                "--out",
+                str(model_dir),
+                "--fp16",
+                "--name",
+                "tiny",
+            ]
+        )
+        == 0
     )
     out = tmp_path / "eval"
     rc = main(
