@@ -18,6 +18,7 @@ import numpy as np
 
 from model_training.records import Record
 from pneumoviewer.core.errors import GroundTruthError, PneumoviewerError
+from pneumoviewer.core.preprocessing import normalise  # noqa: F401  (re-exported: one implementation)
 
 PNG_IMAGES = "png_images"
 PNG_MASKS = "png_masks"
@@ -221,19 +222,3 @@ class PreprocessedCache:
     def full_mask(self, corpus: Corpus, index: int) -> np.ndarray:
         """Return the full-resolution ground-truth mask of item ``index``, bool (H, W)."""
         return corpus.mask(self.records[index], self.shapes[index])
-
-
-def normalise(plane: np.ndarray, *, mean: float, std: float, channels: int) -> np.ndarray:
-    """``to_model_input``'s last step: float32 (C, H, W) from a 0-255 plane (H, W).
-
-    Bit-identical to :func:`pneumoviewer.core.preprocessing.to_model_input` on an
-    un-augmented uint8 plane (the same float32 fused multiply and add).
-    """
-    a = np.float32(1.0 / (255.0 * std))
-    b = np.float32(-mean / std)
-    p = plane.astype(np.float32, copy=True)
-    p *= a
-    p += b
-    out = np.empty((int(channels), *p.shape), dtype=np.float32)
-    out[:] = p
-    return out

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from model_training.data import Corpus, load_corpus
+from model_training.data import Corpus, PreprocessedCache, load_corpus
 from model_training.records import Record
 from model_training.splits import (
     SplitConfig,
@@ -80,6 +80,69 @@ def prepare_data(config: DataConfig, run_dir: Path | None = None) -> PreparedDat
     if run_dir is not None:
         write_split_csv(run_dir / SPLIT_CSV, corpus.records, assignment)
     return PreparedData(corpus, assignment, config.evaluate_on_train)
+
+
+@dataclass
+class RunStart:
+    """What a training command has once its run folder, split and caches are ready."""
+
+    run_dir: Path
+    prepared: PreparedData
+    caches: dict[str, PreprocessedCache]
+
+
+def start_run(
+    data: DataConfig,
+    run_dir: str | Path,
+    *,
+    is_main: bool,
+    seed: int,
+    input_size: int,
+    clahe_params,
+    progress: bool,
+) -> RunStart:
+    """Make the run folder (rank 0), seed, split the data and build the per-split caches.
+
+    Parameters
+    ----------
+    data : DataConfig
+        Where the data is and how it is split.
+    run_dir : str or Path
+        The run folder; only the main process creates it and writes ``split.csv``.
+    is_main : bool
+        True on rank 0 (or without distributed training).
+    seed : int
+        Seed for Python, NumPy and torch.
+    input_size : int
+        Network input size the caches are resized to.
+    clahe_params : ClaheParams or None
+        CLAHE of the core, as in the manifest.
+    progress : bool
+        Show a progress bar while the caches are built.
+
+    Returns
+    -------
+    RunStart
+        The run folder, the prepared split and a cache for "train", "val" and "test".
+    """
+    from model_training.trainer import seed_everything
+
+    run_dir = Path(run_dir)
+    if is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(seed)
+    prepared = prepare_data(data, run_dir if is_main else None)
+    caches = {
+        s: PreprocessedCache(
+            prepared.corpus,
+            prepared.records(s),
+            size=input_size,
+            clahe_params=clahe_params,
+            progress=progress and is_main,
+        )
+        for s in ("train", "val", "test")
+    }
+    return RunStart(run_dir=run_dir, prepared=prepared, caches=caches)
 
 
 def write_json(path: Path, data: dict) -> Path:

@@ -17,8 +17,8 @@ from model_training.data import PreprocessedCache
 from model_training.distributed import DistInfo, gather_lists, init_distributed
 from model_training.loaders import EpochSampler, InputSpec, LoaderConfig, XrayDataset, make_loader
 from model_training.losses import DiceFocalConfig, DiceFocalLoss
-from model_training.runs import SPEC_JSON, DataConfig, prepare_data, write_json
-from model_training.trainer import TrainConfig, autocast_context, fit, seed_everything
+from model_training.runs import SPEC_JSON, DataConfig, start_run, write_json
+from model_training.trainer import TrainConfig, autocast_context, fit
 
 ENCODERS = ("resnet18", "resnet34", "resnet50")
 TEST_METRICS_JSON = "test_metrics.json"
@@ -145,22 +145,17 @@ def run_segment(
         raise ValueError(f"sampling must be 'positives' or 'schedule', not {config.sampling!r}")
     train = train or TrainConfig()
     info = info or init_distributed(train.device)
-    run_dir = Path(run_dir)
-    if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(train.seed)
-    prepared = prepare_data(data, run_dir if info.is_main else None)
+    started = start_run(
+        data,
+        run_dir,
+        is_main=info.is_main,
+        seed=train.seed,
+        input_size=config.input_size,
+        clahe_params=config.clahe,
+        progress=train.progress,
+    )
+    run_dir, caches = started.run_dir, started.caches
     spec_in = InputSpec(mean=config.mean, std=config.std, channels=3)
-    caches = {
-        s: PreprocessedCache(
-            prepared.corpus,
-            prepared.records(s),
-            size=config.input_size,
-            clahe_params=config.clahe,
-            progress=train.progress and info.is_main,
-        )
-        for s in ("train", "val", "test")
-    }
     labels = caches["train"].labels
     if config.sampling == "positives":
         indices = np.flatnonzero(labels)
