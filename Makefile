@@ -6,19 +6,24 @@ PIP    := $(PY) -m pip install --disable-pip-version-check -c constraints.txt
 
 .PHONY: run test lint bench demo-model clean
 
-# The venv is (re)made when missing or when pyproject.toml changes.
+# The venv is made when missing; the install is redone when pyproject.toml changes.
+# `run` needs the product only; `test` adds the test and dev extras.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PIP) -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) -e '.[test,dev]'
 	@touch $@
 
 run: $(VENV)/.installed
 	$(VENV)/bin/pneumoviewer $(ARGS)
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed-test
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check pneumoviewer model_training tests benchmarks
 
 bench: $(VENV)/.installed

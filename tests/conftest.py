@@ -16,6 +16,23 @@ SAMPLE_CSV = SAMPLES_DIR / "train-rle-sample.csv"
 SHARED_DATA = Path(os.environ.get("PNEUMOVIEWER_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 
+def _decode_as_users_do() -> None:
+    """Take GDCM out of pydicom's decoders: the test extra has it only to *encode* files.
+
+    A user's install decodes with Pillow / pylibjpeg / pyjpegls; with python-gdcm present,
+    pydicom would try GDCM first and the tests would no longer exercise that path.
+    """
+    from pydicom.pixels import decoders
+    from pydicom.pixels.decoders.base import Decoder
+
+    for obj in vars(decoders).values():
+        if isinstance(obj, Decoder) and "gdcm" in obj._available:
+            obj.remove_plugin("gdcm")
+
+
+_decode_as_users_do()
+
+
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
     """The bundled sample study (10 SIIM DICOMs + run-length CSV), always in the repository."""

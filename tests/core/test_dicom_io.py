@@ -8,7 +8,7 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
+from pydicom.uid import JPEG2000Lossless, JPEGLosslessSV1, JPEGLSLossless, RLELossless
 
 from pneumoviewer.core import dicom_header
 from pneumoviewer.core.dicom_io import load_xray, read_header
@@ -210,6 +210,41 @@ def test_lossless_compression_round_trip(tmp_path, syntax):
     image = load_xray(path)
     assert image.metadata.transfer_syntax == syntax
     np.testing.assert_array_equal(image.pixels, plain.pixels)
+
+
+def _gdcm_transcode(src: Path, dst: Path, syntax_uid: str) -> None:
+    """Re-encode ``src`` to ``dst`` with GDCM (the only lossless-JPEG encoder on PyPI)."""
+    gdcm = pytest.importorskip("gdcm", reason="python-gdcm (test extra) encodes lossless JPEG")
+    reader = gdcm.ImageReader()
+    reader.SetFileName(str(src))
+    assert reader.Read(), f"GDCM cannot read {src}"
+    change = gdcm.ImageChangeTransferSyntax()
+    change.SetTransferSyntax(gdcm.TransferSyntax(gdcm.TransferSyntax.GetTSType(syntax_uid)))
+    change.SetInput(reader.GetImage())
+    assert change.Change(), f"GDCM cannot encode {syntax_uid}"
+    writer = gdcm.ImageWriter()
+    writer.SetFileName(str(dst))
+    writer.SetFile(reader.GetFile())
+    writer.SetImage(change.GetOutput())
+    assert writer.Write(), f"GDCM cannot write {dst}"
+
+
+@pytest.mark.parametrize("bits", [8, 12, 16])
+def test_jpeg_lossless_process_14_decodes_exactly(tmp_path, bits):
+    # JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14 SV1): the
+    # syntax of many CR/DX archives. GDCM encodes it; pylibjpeg-libjpeg (the product's
+    # own dependency) must decode it (tests/conftest.py keeps GDCM out of pydicom's decoders).
+    from pydicom.pixels.decoders import JPEGLosslessSV1Decoder
+
+    assert JPEGLosslessSV1Decoder.available_plugins == ("pylibjpeg",)
+    pixels = ramp(np.uint16 if bits > 8 else np.uint8, 0, 2**bits - 1)
+    pixels[::7, ::5] = 2 ** (bits - 1)
+    plain_path = factory.write_image(tmp_path / "plain.dcm", pixels, bits_stored=bits)
+    packed = tmp_path / "lossless.dcm"
+    _gdcm_transcode(plain_path, packed, JPEGLosslessSV1)
+    image = load_xray(packed)
+    assert image.metadata.transfer_syntax == JPEGLosslessSV1
+    np.testing.assert_array_equal(image.pixels, load_xray(plain_path).pixels)
 
 
 # --- errors ----------------------------------------------------------------------------------
