@@ -25,7 +25,9 @@ class ExportMixin:
     def ask_export_folder(self) -> Path | None:
         """Ask for the folder of Export all."""
         folder = QFileDialog.getExistingDirectory(
-            self, "Export all listed images to…", str(self.folder or Path.home())
+            self,
+            "Export all listed images to…",
+            str(self.last_export_dir or self.folder or Path.home()),
         )
         return Path(folder) if folder else None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QColorDialog
@@ -53,6 +55,9 @@ class SettingsMixin:
         self.device_combo.blockSignals(False)
         self.recent = recent_folders(s)
         self._rebuild_recent_menu()
+        last_export = read_value(s, "export/last_dir", "", str)
+        if last_export and Path(last_export).is_dir():
+            self.last_export_dir = Path(last_export)
 
     def save_settings(self) -> None:
         """Write geometry, dock layout, overlay and view preferences."""
@@ -72,6 +77,8 @@ class SettingsMixin:
         if self.model_info is not None:
             s.setValue(f"threshold/{self.model_info.manifest.name}", self.controls.threshold)
         s.setValue("device", self.device_choice())
+        if self.last_export_dir is not None:
+            s.setValue("export/last_dir", str(self.last_export_dir))
         s.sync()
 
     def _rebuild_recent_menu(self) -> None:

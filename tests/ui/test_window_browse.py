@@ -116,11 +116,14 @@ def test_unreadable_file_reported_and_folder_stays_usable(qtbot, window, samples
     np.testing.assert_array_equal(window.canvas.displayed_pixels(), load_xray(good[1]).pixels)
 
 
-def test_settings_are_isolated_and_remembered(qtbot, make_window, samples_dir, isolated_settings):
+def test_settings_are_isolated_and_remembered(
+    qtbot, make_window, samples_dir, isolated_settings, tmp_path
+):
     w = make_window()
     w.controls.set_threshold(0.35)
     w.controls.opacity_slider.setValue(70)
     w.actions["contrast"].setChecked(True)
+    w.last_export_dir = tmp_path
     w.close()
     files = list(isolated_settings.rglob("*.ini"))
     assert files, "settings must be written under the isolated folder"
@@ -128,6 +131,7 @@ def test_settings_are_isolated_and_remembered(qtbot, make_window, samples_dir, i
     assert w2.controls.threshold == pytest.approx(0.35)
     assert w2.controls.opacity_slider.value() == 70
     assert w2.actions["contrast"].isChecked()
+    assert w2.last_export_dir == tmp_path
 
 
 def test_drop_a_folder_opens_it(qtbot, window, samples_dir):
