@@ -66,7 +66,7 @@ def _predict(argv: list[str]) -> int:
 
     opts = from_args(_predict_parser().parse_args(argv))
     try:
-        summary = run_predict(opts)
+        summary = run_predict(opts, stderr=sys.stderr)  # looked up now, not at import
     except UsageError as exc:
         print(f"pneumoviewer predict: error: {exc}", file=sys.stderr)
         return 2

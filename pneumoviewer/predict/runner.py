@@ -365,6 +365,12 @@ def _write_tables(opts: PredictOptions, summary: PredictSummary, engine, gt, dec
             decision_threshold=decision if decision is not None else 0.5,
             has_classifier=engine.manifest.classifier is not None,
         )
+        if metrics["counts"]["with_ground_truth"] == 0:
+            summary.warnings.append(
+                f"the ground truth {gt.path} lists none of the predicted images: "
+                "metrics.json not written"
+            )
+            return
         metrics["ground_truth"] = str(gt.path) if gt.path is not None else None
         metrics["model"] = engine.manifest.name
         metrics["problems"] = len(summary.problems)

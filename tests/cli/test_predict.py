@@ -390,3 +390,19 @@ def test_single_model_directories(kind, study, tmp_path):
             assert r["predicted_label"] == str(int(int(r["mask_pixels"]) > 0))
         assert metrics["decision"] == "mask non-empty"
         assert len(_rows(out / "submission.csv")) == 2
+
+
+def test_ground_truth_without_these_images_writes_no_metrics(
+    study, tiny_model_dir, tmp_path, capsys
+):
+    other = tmp_path / "other-rle.csv"
+    other.write_text("ImageId,EncodedPixels\nnot.in.this.folder,-1\n", encoding="utf-8")
+    out = tmp_path / "o"
+    rc = main(
+        ["predict", str(study), "--out", str(out), "--model", str(tiny_model_dir)]
+        + ["--gt", str(other), "--no-progress", "--no-png"]
+    )
+    assert rc == 0
+    assert (out / "predictions.csv").exists()
+    assert not (out / "metrics.json").exists()
+    assert "lists none of the predicted images" in capsys.readouterr().err
