@@ -109,6 +109,12 @@ class DataMixin:
             msg += f" · {self.problems.count()} problems (see Problems)"
         if n == 0:
             self.canvas.show_message(f"No readable DICOM images in {self.folder}")
+        if self.ground_truth is not None:
+            known = sum(r.truth is not None for r in self.study_list.model.rows)
+            name = self.gt_label.text().removeprefix("Ground truth: ")
+            self.gt_label.setText(f"Ground truth: {name} ({known} of {n} images)")
+            if known == 0 and n:
+                msg += " · the ground-truth CSV lists none of these images"
         self.statusBar().showMessage(msg, 10000)
         self.scan_finished.emit(n)
 

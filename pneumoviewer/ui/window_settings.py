@@ -19,9 +19,9 @@ class SettingsMixin:
         return (c.red(), c.green(), c.blue()) if c.isValid() else default
 
     def default_dock_sizes(self) -> None:
-        """Studies ~430 px, controls ~340 px, the canvas gets the rest."""
+        """Studies ~470 px (room for the columns and a scroll bar), controls ~370 px."""
         h = Qt.Orientation.Horizontal
-        self.resizeDocks([self.studies_dock, self.controls_dock], [450, 370], h)
+        self.resizeDocks([self.studies_dock, self.controls_dock], [470, 370], h)
         self.resizeDocks([self.controls_dock, self.info_dock], [560, 300], Qt.Orientation.Vertical)
 
     def showEvent(self, event) -> None:  # noqa: D102, N802

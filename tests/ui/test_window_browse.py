@@ -22,6 +22,7 @@ def test_sample_folder_lists_ten_rows_with_truth(qtbot, window, samples_dir):
     truths = [r.truth for r in model.rows]
     assert truths.count(True) == 5 and truths.count(False) == 5
     assert window.problems.count() == 0
+    assert window.gt_label.text() == "Ground truth: train-rle-sample.csv (10 of 10 images)"
 
 
 def test_selected_row_shows_its_pixels(qtbot, window, samples_dir):
