@@ -17,10 +17,8 @@ from model_training.data import PreprocessedCache
 from model_training.distributed import DistInfo, gather_lists, init_distributed
 from model_training.heads import make_loss, probabilities, scores
 from model_training.loaders import EpochSampler, InputSpec, LoaderConfig, XrayDataset, make_loader
-from model_training.runs import SPEC_JSON, DataConfig, prepare_data, start_run, write_json
+from model_training.runs import SPEC_JSON, DataConfig, finish_run, prepare_data, start_run
 from model_training.trainer import TrainConfig, autocast_context, fit
-
-TEST_METRICS_JSON = "test_metrics.json"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,7 +130,6 @@ def run_classify(
         ``{"spec": ..., "val": ..., "test": ..., "best_epoch": ...}`` (rank 0; others get
         the validation history only).
     """
-    from model_training.plots import plot_run
     from pneumoviewer.core.inference.models import build_classifier
     from pneumoviewer.core.metrics import classification_metrics
 
@@ -232,22 +229,18 @@ def run_classify(
         p = probabilities(config.head, test_out, platt=platt)
         test = classification_metrics(caches["test"].labels, p, spec.decision_threshold).to_dict()
         test["images"] = len(test_ds)
-    write_json(run_dir / TEST_METRICS_JSON, test)
-    write_json(
-        run_dir / SPEC_JSON,
-        {
-            "kind": "classifier",
-            "spec": dataclasses.asdict(spec),
-            "clahe": None if config.clahe is None else config.clahe.to_dict(),
-            "best_epoch": result.best_epoch,
-            "best_val_score": result.best_score,
-            "test": test,
-            "train_config": train.to_dict(),
-            "classify_config": _config_dict(config),
-            "images": {s: len(c) for s, c in caches.items()},
-        },
+    finish_run(
+        run_dir,
+        kind="classifier",
+        spec=spec,
+        clahe_params=config.clahe,
+        result=result,
+        test=test,
+        train=train,
+        config_key="classify_config",
+        config=_config_dict(config),
+        caches=caches,
     )
-    plot_run(run_dir)
     out.update({"spec": dataclasses.asdict(spec), "test": test, "platt": platt})
     return out
 

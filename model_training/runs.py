@@ -19,6 +19,7 @@ from model_training.splits import (
 
 SPLIT_CSV = "split.csv"
 SPEC_JSON = "spec.json"
+TEST_METRICS_JSON = "test_metrics.json"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,6 +144,68 @@ def start_run(
         for s in ("train", "val", "test")
     }
     return RunStart(run_dir=run_dir, prepared=prepared, caches=caches)
+
+
+def finish_run(
+    run_dir: Path,
+    *,
+    kind: str,
+    spec,
+    clahe_params,
+    result,
+    test: dict,
+    train,
+    config_key: str,
+    config: dict,
+    caches: dict[str, PreprocessedCache],
+    extra: dict | None = None,
+) -> None:
+    """Write ``test_metrics.json`` and ``spec.json`` (what ``export`` reads), then the plots.
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run folder (main process only).
+    kind : {"classifier", "segmenter"}
+        Which network the run trained.
+    spec : dataclass
+        The core ``ClassifierSpec`` or ``SegmenterSpec`` of the best checkpoint.
+    clahe_params : ClaheParams or None
+        CLAHE the inputs were made with.
+    result : FitResult
+        Best epoch and score from :func:`model_training.trainer.fit`.
+    test : dict
+        Metrics on the test split.
+    train : TrainConfig
+        Training settings.
+    config_key : str
+        Key under which ``config`` is stored (``classify_config`` / ``segment_config``).
+    config : dict
+        The command's own settings, JSON-ready.
+    caches : dict of str to PreprocessedCache
+        The per-split caches (their sizes are recorded).
+    extra : dict, optional
+        More keys for ``spec.json`` (e.g. the post-processing search).
+    """
+    import dataclasses
+
+    from model_training.plots import plot_run
+
+    write_json(run_dir / TEST_METRICS_JSON, test)
+    record = {
+        "kind": kind,
+        "spec": dataclasses.asdict(spec),
+        "clahe": None if clahe_params is None else clahe_params.to_dict(),
+        "best_epoch": result.best_epoch,
+        "best_val_score": result.best_score,
+        **(extra or {}),
+        "test": test,
+        "train_config": train.to_dict(),
+        config_key: config,
+        "images": {s: len(c) for s, c in caches.items()},
+    }
+    write_json(run_dir / SPEC_JSON, record)
+    plot_run(run_dir)
 
 
 def write_json(path: Path, data: dict) -> Path:

@@ -17,11 +17,10 @@ from model_training.data import PreprocessedCache
 from model_training.distributed import DistInfo, gather_lists, init_distributed
 from model_training.loaders import EpochSampler, InputSpec, LoaderConfig, XrayDataset, make_loader
 from model_training.losses import DiceFocalConfig, DiceFocalLoss
-from model_training.runs import SPEC_JSON, DataConfig, start_run, write_json
+from model_training.runs import DataConfig, finish_run, start_run, write_json
 from model_training.trainer import TrainConfig, autocast_context, fit
 
 ENCODERS = ("resnet18", "resnet34", "resnet50")
-TEST_METRICS_JSON = "test_metrics.json"
 POSTPROCESS_JSON = "postprocess.json"
 
 
@@ -137,7 +136,6 @@ def run_segment(
     class_probabilities : dict or None
         image_id -> classifier probability, to include the gate in the search.
     """
-    from model_training.plots import plot_run
     from model_training.postsearch import search_postprocess
     from pneumoviewer.core.inference.models import build_segmenter
 
@@ -239,24 +237,20 @@ def run_segment(
         test = summarise(dice_summary(maps, caches["test"], ti))
         test["images"] = len(ti)
         test["positives"] = int(caches["test"].labels.sum())
-    write_json(run_dir / TEST_METRICS_JSON, test)
     spec = segmenter_spec(config, post)
-    write_json(
-        run_dir / SPEC_JSON,
-        {
-            "kind": "segmenter",
-            "spec": dataclasses.asdict(spec),
-            "clahe": None if config.clahe is None else config.clahe.to_dict(),
-            "best_epoch": result.best_epoch,
-            "best_val_score": result.best_score,
-            "postprocess": {k: v for k, v in post.items() if k != "table"},
-            "test": test,
-            "train_config": train.to_dict(),
-            "segment_config": _config_dict(config),
-            "images": {s: len(c) for s, c in caches.items()},
-        },
+    finish_run(
+        run_dir,
+        kind="segmenter",
+        spec=spec,
+        clahe_params=config.clahe,
+        result=result,
+        test=test,
+        train=train,
+        config_key="segment_config",
+        config=_config_dict(config),
+        caches=caches,
+        extra={"postprocess": {k: v for k, v in post.items() if k != "table"}},
     )
-    plot_run(run_dir)
     out.update({"spec": dataclasses.asdict(spec), "test": test, "postprocess": post})
     return out
 
