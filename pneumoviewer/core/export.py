@@ -1,17 +1,16 @@
-"""Annotated PNG export and the atomic file writer shared by all exporters.
+"""Annotated PNG export.
 
 The picture is :func:`pneumoviewer.core.overlay.compose_rgba` at full resolution (the same
 compositor as the viewer) plus a legend and text lines drawn with Pillow on a
 semi-transparent dark box. Provenance (model, thresholds, contrast, source file, software
-version...) goes into PNG text chunks. Files are written atomically: a temporary file in
-the destination folder, then :func:`os.replace`.
+version...) goes into PNG text chunks. Files are written atomically with
+:func:`pneumoviewer.core.io.atomic_write_bytes`.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -19,69 +18,15 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
+from pneumoviewer.core.io import atomic_write_bytes
 from pneumoviewer.core.overlay import OverlayStyle, compose_rgba, legend_entries
 
-__all__ = ["atomic_write_bytes", "export_annotated_png", "render_annotated_png"]
+__all__ = ["export_annotated_png", "render_annotated_png"]
 
 #: Font height as a fraction of the image height (about 22 px at 1024 px).
 FONT_FRACTION = 0.022
 _BOX_RGBA = (0, 0, 0, 160)
 _TEXT_RGBA = (255, 255, 255, 255)
-
-
-def atomic_write_bytes(
-    path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False
-) -> Path:
-    """Write ``data`` to ``path`` atomically.
-
-    The bytes go to a uniquely named temporary file in the same folder, are flushed to
-    disk, then renamed over ``path`` with :func:`os.replace`; readers see the old file
-    or the complete new one, never a partial one. The temporary file is removed when
-    anything fails.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Destination file; its folder must exist.
-    data : bytes
-        The content.
-    overwrite : bool
-        Replace an existing file. Without it an existing ``path`` raises.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-
-    Raises
-    ------
-    FileExistsError
-        If ``path`` exists and ``overwrite`` is False (checked before writing and again
-        just before the rename).
-    OSError
-        If the folder does not exist or is not writable, the disk is full, etc.
-
-    """
-    path = Path(path)
-    if not overwrite and os.path.lexists(path):
-        raise FileExistsError(f"{path}: file exists (not overwritten)")
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if not overwrite and os.path.lexists(path):
-            raise FileExistsError(f"{path}: file exists (not overwritten)")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pneumoviewer.core.export import atomic_write_bytes, export_annotated_png
+from pneumoviewer.core.export import export_annotated_png
+from pneumoviewer.core.io import atomic_write_text
 
 __all__ = [
     "PREDICTION_COLUMNS",
@@ -101,7 +102,7 @@ def write_csv(
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    return atomic_write_bytes(path, buf.getvalue().encode("utf-8"), overwrite=overwrite)
+    return atomic_write_text(path, buf.getvalue(), overwrite=overwrite)
 
 
 def write_json(path: Path, data: Mapping, *, overwrite: bool) -> Path:
@@ -117,7 +118,7 @@ def write_json(path: Path, data: Mapping, *, overwrite: bool) -> Path:
         return v
 
     text = json.dumps(clean(dict(data)), indent=2, ensure_ascii=False) + "\n"
-    return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+    return atomic_write_text(path, text, overwrite=overwrite)
 
 
 def compute_metrics(
