@@ -1,0 +1,674 @@
+"""The reading file: a reader's verdicts, notes and corrected masks for one study.
+
+One SQLite database (standard library, WAL journal) per study. Every change -- a verdict,
+a note, a mask edit, the AI context the reader saw -- is one transaction, committed before
+the call returns (``synchronous=FULL``), so a crash or a kill loses nothing that was
+acknowledged, and a file is never left half-written. Reopening the file resumes the reading.
+
+Layout (format version 1; ``PRAGMA application_id`` = ``0x504E5652`` "PNVR",
+``PRAGMA user_version`` = the format version):
+
+``meta(key, value)``
+    ``study`` (the study key, see :func:`study_key`), ``study_name``, ``created``,
+    ``software``.
+``readings(image_id PRIMARY KEY, ...)``
+    The latest state per image: ``verdict`` (agree / disagree / unsure or NULL), ``note``,
+    ``reader``, ``time`` (ISO 8601 UTC of the last change), ``source`` (the DICOM file,
+    relative to the reading file's folder when it lies below it), ``ai`` (JSON of
+    :class:`AIContext`), ``mask_rle`` / ``mask_rows`` / ``mask_cols`` / ``mask_time`` (the
+    reader's mask as a SIIM relative run-length string, :mod:`pneumoviewer.core.rle`; NULL
+    when the reader has not drawn one).
+``events(id, image_id, time, reader, kind, value)``
+    Append-only history: one row per change (``verdict``, ``note``, ``mask``, ``ai``), the
+    value as written (masks as run-length strings).
+
+A file of another study or of a newer format version, or a file that is not a reading
+file, is refused with :class:`ReadingFileError` and left untouched.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import math
+import os
+import sqlite3
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pneumoviewer.core import rle
+from pneumoviewer.core.errors import PneumoviewerError
+
+__all__ = [
+    "APPLICATION_ID",
+    "FORMAT_VERSION",
+    "READING_FILE_NAME",
+    "AIContext",
+    "Event",
+    "Reading",
+    "ReadingFile",
+    "ReadingFileError",
+    "Verdict",
+    "default_reader",
+    "default_reading_path",
+    "now_utc",
+    "study_key",
+]
+
+FORMAT_VERSION = 1
+APPLICATION_ID = 0x504E5652  # "PNVR"
+#: Default name of the reading file in the study folder (hidden: scans skip it).
+READING_FILE_NAME = ".pneumoviewer-readings.sqlite"
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE readings (
+    image_id TEXT PRIMARY KEY,
+    verdict TEXT CHECK (verdict IN ('agree', 'disagree', 'unsure')),
+    note TEXT NOT NULL DEFAULT '',
+    reader TEXT NOT NULL,
+    time TEXT NOT NULL,
+    source TEXT,
+    ai TEXT,
+    mask_rle TEXT,
+    mask_rows INTEGER,
+    mask_cols INTEGER,
+    mask_time TEXT,
+    seq INTEGER NOT NULL
+);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id TEXT NOT NULL,
+    time TEXT NOT NULL,
+    reader TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT
+);
+CREATE INDEX events_image ON events (image_id);
+"""
+
+
+class ReadingFileError(PneumoviewerError):
+    """A reading file cannot be used (not one, another study, newer format, unreadable).
+
+    Parameters
+    ----------
+    path : str or Path
+        The reading file.
+    problem : str
+        What is wrong, in words a user understands.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class Verdict(StrEnum):
+    """The reader's verdict on the AI's finding for one image."""
+
+    AGREE = "agree"
+    DISAGREE = "disagree"
+    UNSURE = "unsure"
+
+
+def now_utc() -> str:
+    """Return the time now as ISO 8601 UTC with milliseconds (``...T04:05:06.123+00:00``)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def default_reader() -> str:
+    """Return the operating-system user name (``"unknown"`` when it cannot be found)."""
+    try:
+        name = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in the environment or the password db
+        return "unknown"
+    return name or "unknown"
+
+
+def default_reading_path(folder: str | os.PathLike[str]) -> Path:
+    """Where the reading file of a study folder lives by default: ``folder/READING_FILE_NAME``.
+
+    The name is hidden, so folder scans skip it (and its ``-wal``/``-shm`` companions).
+    Where the folder is read-only, the caller asks the user for another path.
+    """
+    return Path(folder) / READING_FILE_NAME
+
+
+def study_key(folder: str | os.PathLike[str]) -> str:
+    """Return the key identifying a study folder: its resolved absolute path."""
+    return str(Path(folder).resolve())
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _mask_to_rle(mask: np.ndarray, what: str) -> tuple[str, int, int]:
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or mask.size == 0:
+        raise ValueError(f"{what} must be a non-empty 2-D array, got shape {mask.shape}")
+    return rle.encode(mask), int(mask.shape[0]), int(mask.shape[1])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AIContext:
+    """What the AI said when the reader gave a verdict or edited the mask.
+
+    Attributes
+    ----------
+    probability : float or None
+        Classifier probability (None: no classifier, or not analysed).
+    model_name, model_version : str or None
+        The model's name and version (or format/date) from its manifest.
+    weights_sha256 : dict of str to str
+        Weight file name -> sha256 (the manifest's ``sha256``).
+    postprocess : dict of str to JSON scalars
+        Post-processing numbers in force (scheme, thresholds, minimum area, gate...).
+    decision_threshold : float or None
+        The classifier's decision threshold.
+    decision_state : str or None
+        The decision state shown (``core.decision.DecisionState`` value, e.g. ``"positive"``).
+    mask_rle : str or None
+        The AI's post-processed mask, SIIM relative run-length (None: no segmenter).
+    mask_shape : tuple of int or None
+        ``(rows, columns)`` of ``mask_rle``.
+    """
+
+    probability: float | None = None
+    model_name: str | None = None
+    model_version: str | None = None
+    weights_sha256: dict[str, str] = field(default_factory=dict)
+    postprocess: dict[str, Any] = field(default_factory=dict)
+    decision_threshold: float | None = None
+    decision_state: str | None = None
+    mask_rle: str | None = None
+    mask_shape: tuple[int, int] | None = None
+
+    @classmethod
+    def build(cls, *, mask: np.ndarray | None = None, **fields: Any) -> AIContext:
+        """Make a context, encoding the AI's bool (H, W) ``mask`` when given."""
+        if mask is not None:
+            text, rows, cols = _mask_to_rle(mask, "AI mask")
+            fields.update(mask_rle=text, mask_shape=(rows, cols))
+        return cls(**fields)
+
+    def mask(self) -> np.ndarray | None:
+        """Return the AI's mask, bool (H, W), or None when there is none."""
+        if self.mask_rle is None or self.mask_shape is None:
+            return None
+        return rle.decode(self.mask_rle, self.mask_shape)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dictionary (NaN probabilities become None)."""
+        return {
+            "probability": _finite(self.probability),
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "weights_sha256": dict(self.weights_sha256),
+            "postprocess": dict(self.postprocess),
+            "decision_threshold": _finite(self.decision_threshold),
+            "decision_state": self.decision_state,
+            "mask_rle": self.mask_rle,
+            "mask_shape": list(self.mask_shape) if self.mask_shape else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AIContext:
+        """Inverse of :meth:`to_dict`; unknown keys (a later minor addition) are ignored."""
+        shape = data.get("mask_shape")
+        return cls(
+            probability=_finite(data.get("probability")),
+            model_name=data.get("model_name"),
+            model_version=data.get("model_version"),
+            weights_sha256=dict(data.get("weights_sha256") or {}),
+            postprocess=dict(data.get("postprocess") or {}),
+            decision_threshold=_finite(data.get("decision_threshold")),
+            decision_state=data.get("decision_state"),
+            mask_rle=data.get("mask_rle"),
+            mask_shape=(int(shape[0]), int(shape[1])) if shape else None,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reading:
+    """The latest state of one image's reading.
+
+    Attributes
+    ----------
+    image_id : str
+        SOPInstanceUID (or file stem) of the image.
+    verdict : Verdict or None
+        None while the reader has given none (e.g. only a note or a mask).
+    note : str
+        Free text ("" when none).
+    reader : str
+        Who made the last change.
+    time : str
+        ISO 8601 UTC of the last change.
+    source : str or None
+        The DICOM file as stored (relative to the reading file's folder, or absolute).
+    ai : AIContext or None
+        The AI context recorded with the last verdict or mask edit.
+    mask_rle : str or None
+        The reader's mask, SIIM relative run-length; None when none was drawn.
+    mask_shape : tuple of int or None
+        ``(rows, columns)`` of the reader's mask.
+    mask_time : str or None
+        ISO 8601 UTC of the last mask edit.
+    """
+
+    image_id: str
+    verdict: Verdict | None
+    note: str
+    reader: str
+    time: str
+    source: str | None = None
+    ai: AIContext | None = None
+    mask_rle: str | None = None
+    mask_shape: tuple[int, int] | None = None
+    mask_time: str | None = None
+
+    @property
+    def read(self) -> bool:
+        """Whether the reader gave a verdict."""
+        return self.verdict is not None
+
+    def mask(self) -> np.ndarray | None:
+        """Return the reader's mask, bool (H, W), or None when none was drawn."""
+        if self.mask_rle is None or self.mask_shape is None:
+            return None
+        return rle.decode(self.mask_rle, self.mask_shape, image_id=self.image_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One change in the history: ``kind`` is verdict, note, mask or ai."""
+
+    image_id: str
+    time: str
+    reader: str
+    kind: str
+    value: str | None
+
+
+def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        con = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10.0)
+    else:
+        con = sqlite3.connect(str(path), isolation_level=None, timeout=10.0)
+    return con
+
+
+def _check_existing(con: sqlite3.Connection, path: Path) -> dict[str, str]:
+    """Validate an existing file (read-only queries only); return its meta table."""
+    try:
+        app_id = con.execute("PRAGMA application_id").fetchone()[0]
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise ReadingFileError(path, f"not a pneumoviewer reading file ({exc})") from None
+    if app_id != APPLICATION_ID:
+        raise ReadingFileError(
+            path, "not a pneumoviewer reading file (another SQLite database); left unchanged"
+        )
+    if version > FORMAT_VERSION:
+        raise ReadingFileError(
+            path,
+            f"written by a newer pneumoviewer (reading-file format {version}; this version "
+            f"reads up to {FORMAT_VERSION}); update pneumoviewer. The file was not changed",
+        )
+    try:
+        return dict(con.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.DatabaseError as exc:
+        raise ReadingFileError(path, f"damaged reading file ({exc}); left unchanged") from None
+
+
+class ReadingFile:
+    """An open reading file; every setter is committed before it returns.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The SQLite file; created (with its folder's write permission) when missing.
+    study : str or None
+        Key of the study being read (:func:`study_key` of the folder). An existing file
+        of another study is refused unless every image it has read is in ``image_ids``
+        (the same study, moved). None (read-only export) accepts any study.
+    study_name : str
+        Shown to people (e.g. the folder name); stored when the file is created.
+    image_ids : collection of str, optional
+        Image ids of the study being opened, for the "moved folder" check above.
+    reader : str or None
+        Name written with each change; None uses :func:`default_reader`.
+    readonly : bool
+        Open without writing anything (export); the file must exist.
+
+    Raises
+    ------
+    ReadingFileError
+        Not a reading file, newer format, another study, damaged, or cannot be created.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        study: str | None,
+        study_name: str = "",
+        image_ids: Collection[str] | None = None,
+        reader: str | None = None,
+        readonly: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.reader = reader or default_reader()
+        self.readonly = readonly
+        exists = self.path.exists() and self.path.stat().st_size > 0
+        if readonly and not exists:
+            raise ReadingFileError(self.path, "no such reading file")
+        if self.path.is_dir():
+            raise ReadingFileError(self.path, "is a folder, not a reading file")
+        try:
+            self._con = _connect(self.path, readonly=readonly)
+        except sqlite3.Error as exc:
+            raise ReadingFileError(self.path, f"cannot open ({exc})") from None
+        try:
+            if exists:
+                self.meta = _check_existing(self._con, self.path)
+                self._check_study(study, image_ids)
+            else:
+                self.meta = self._create(study, study_name)
+            if not readonly:
+                self._con.execute("PRAGMA journal_mode=WAL")
+                self._con.execute("PRAGMA synchronous=FULL")
+        except sqlite3.Error as exc:
+            self._con.close()
+            raise ReadingFileError(self.path, f"cannot use this file ({exc})") from None
+        except BaseException:
+            self._con.close()
+            raise
+        self.study = self.meta.get("study", "")
+        self.study_name = self.meta.get("study_name", "")
+
+    # -- opening ---------------------------------------------------------------------------
+    def _create(self, study: str | None, study_name: str) -> dict[str, str]:
+        from pneumoviewer import __version__
+
+        meta = {
+            "study": study or "",
+            "study_name": study_name,
+            "created": now_utc(),
+            "software": f"pneumoviewer {__version__}",
+        }
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            con.execute(f"PRAGMA user_version={FORMAT_VERSION}")
+            for statement in _SCHEMA.strip().split(";"):
+                if statement.strip():
+                    con.execute(statement)
+            con.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return meta
+
+    def _check_study(self, study: str | None, image_ids: Collection[str] | None) -> None:
+        stored = self.meta.get("study", "")
+        if study is None or stored == study:
+            return
+        read_ids = [r[0] for r in self._con.execute("SELECT image_id FROM readings")]
+        if image_ids is not None and read_ids:
+            ids = image_ids if isinstance(image_ids, set | frozenset | dict) else set(image_ids)
+            if all(i in ids for i in read_ids):
+                return  # the same study, moved or renamed: every image read is here
+        name = self.meta.get("study_name") or stored
+        raise ReadingFileError(
+            self.path,
+            f"belongs to another study ({name!r} at {stored}), not {study}; "
+            "the file was not changed (choose another reading file)",
+        )
+
+    # -- life cycle ------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the database (idempotent)."""
+        con, self._con = getattr(self, "_con", None), None
+        if con is not None:
+            con.close()
+
+    def __enter__(self) -> ReadingFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _db(self) -> sqlite3.Connection:
+        if self._con is None:
+            raise ReadingFileError(self.path, "reading file is closed")
+        if self.readonly:
+            raise ReadingFileError(self.path, "opened read-only")
+        return self._con
+
+    # -- writing ---------------------------------------------------------------------------
+    def _source(self, source: str | os.PathLike[str] | None) -> str | None:
+        if source is None:
+            return None
+        src = Path(source)
+        try:
+            return src.resolve().relative_to(self.path.resolve().parent).as_posix()
+        except ValueError:
+            return str(src.resolve())
+
+    def _write(
+        self,
+        image_id: str,
+        kind: str,
+        value: str | None,
+        columns: dict[str, Any],
+        *,
+        ai: AIContext | None,
+        source: str | os.PathLike[str] | None,
+    ) -> None:
+        con = self._db()
+        image_id = str(image_id)
+        time = now_utc()
+        columns = dict(columns, reader=self.reader, time=time)
+        if ai is not None:
+            columns["ai"] = json.dumps(ai.to_dict(), sort_keys=True)
+        if source is not None:
+            columns["source"] = self._source(source)
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            exists = con.execute(
+                "SELECT 1 FROM readings WHERE image_id = ?", (image_id,)
+            ).fetchone()
+            if exists:
+                sets = ", ".join(f"{k} = ?" for k in columns)
+                con.execute(
+                    f"UPDATE readings SET {sets} WHERE image_id = ?",  # noqa: S608 - our names
+                    (*columns.values(), image_id),
+                )
+            else:
+                seq = con.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM readings").fetchone()[0]
+                cols = {"image_id": image_id, "seq": seq, **columns}
+                con.execute(
+                    f"INSERT INTO readings ({', '.join(cols)}) "  # noqa: S608 - our names
+                    f"VALUES ({', '.join('?' * len(cols))})",
+                    tuple(cols.values()),
+                )
+            con.execute(
+                "INSERT INTO events (image_id, time, reader, kind, value) VALUES (?, ?, ?, ?, ?)",
+                (image_id, time, self.reader, kind, value),
+            )
+            if ai is not None and kind != "ai":
+                con.execute(
+                    "INSERT INTO events (image_id, time, reader, kind, value) "
+                    "VALUES (?, ?, ?, 'ai', ?)",
+                    (image_id, time, self.reader, columns["ai"]),
+                )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def set_verdict(
+        self,
+        image_id: str,
+        verdict: Verdict | str | None,
+        *,
+        ai: AIContext | None = None,
+        source: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """Record (or, with None, withdraw) the verdict on one image.
+
+        Parameters
+        ----------
+        image_id : str
+            The image.
+        verdict : Verdict, str or None
+            ``agree`` / ``disagree`` / ``unsure``; None clears it.
+        ai : AIContext, optional
+            The AI context the reader saw (stored with the verdict).
+        source : path-like, optional
+            The image's DICOM file (kept for the DICOM export).
+        """
+        value = None if verdict is None else Verdict(verdict).value
+        self._write(image_id, "verdict", value, {"verdict": value}, ai=ai, source=source)
+
+    def set_note(
+        self,
+        image_id: str,
+        note: str,
+        *,
+        source: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """Record the free-text note of one image ("" clears it)."""
+        self._write(image_id, "note", str(note), {"note": str(note)}, ai=None, source=source)
+
+    def set_mask(
+        self,
+        image_id: str,
+        mask: np.ndarray | None,
+        *,
+        ai: AIContext | None = None,
+        source: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """Record the reader's mask of one image (call once per finished stroke).
+
+        Parameters
+        ----------
+        image_id : str
+            The image.
+        mask : numpy.ndarray or None
+            (H, W), non-zero = in the mask; None removes the reader's mask (back to "none
+            drawn"). An all-zero mask is kept: the reader says "no pneumothorax here".
+        ai, source
+            As in :meth:`set_verdict`.
+        """
+        if mask is None:
+            cols: dict[str, Any] = dict.fromkeys(("mask_rle", "mask_rows", "mask_cols"))
+            cols["mask_time"] = now_utc()
+            self._write(image_id, "mask", None, cols, ai=ai, source=source)
+            return
+        text, rows, columns = _mask_to_rle(mask, "reader mask")
+        cols = {"mask_rle": text, "mask_rows": rows, "mask_cols": columns, "mask_time": now_utc()}
+        self._write(image_id, "mask", f"{rows}x{columns}:{text}", cols, ai=ai, source=source)
+
+    def set_ai(
+        self,
+        image_id: str,
+        ai: AIContext,
+        *,
+        source: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """Record the AI context of one image without changing verdict, note or mask."""
+        value = json.dumps(ai.to_dict(), sort_keys=True)
+        self._write(image_id, "ai", value, {}, ai=ai, source=source)
+
+    # -- reading ---------------------------------------------------------------------------
+    _COLUMNS = (
+        "image_id, verdict, note, reader, time, source, ai, mask_rle, mask_rows, mask_cols, "
+        "mask_time"
+    )
+
+    def _reading(self, row: tuple) -> Reading:
+        image_id, verdict, note, reader, time, source, ai, mask_rle, rows, cols, mask_time = row
+        try:
+            context = None if ai is None else AIContext.from_dict(json.loads(ai))
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise ReadingFileError(self.path, f"image {image_id}: bad AI context ({exc})") from None
+        return Reading(
+            image_id=image_id,
+            verdict=None if verdict is None else Verdict(verdict),
+            note=note or "",
+            reader=reader,
+            time=time,
+            source=source,
+            ai=context,
+            mask_rle=mask_rle,
+            mask_shape=None if mask_rle is None else (int(rows), int(cols)),
+            mask_time=mask_time,
+        )
+
+    def _query(self) -> sqlite3.Connection:
+        if self._con is None:
+            raise ReadingFileError(self.path, "reading file is closed")
+        return self._con
+
+    def get(self, image_id: str) -> Reading | None:
+        """Return the reading of one image, or None when it was never touched."""
+        row = (
+            self._query()
+            .execute(
+                f"SELECT {self._COLUMNS} FROM readings WHERE image_id = ?",  # noqa: S608
+                (str(image_id),),
+            )
+            .fetchone()
+        )
+        return None if row is None else self._reading(row)
+
+    def readings(self) -> list[Reading]:
+        """Every image's reading, in the order the images were first touched."""
+        rows = self._query().execute(
+            f"SELECT {self._COLUMNS} FROM readings ORDER BY seq"  # noqa: S608
+        )
+        return [self._reading(r) for r in rows]
+
+    def __iter__(self) -> Iterator[Reading]:
+        return iter(self.readings())
+
+    def __len__(self) -> int:
+        return int(self._query().execute("SELECT COUNT(*) FROM readings").fetchone()[0])
+
+    def read_ids(self) -> set[str]:
+        """Ids of the images with a verdict (the viewer's "read" column)."""
+        rows = self._query().execute("SELECT image_id FROM readings WHERE verdict IS NOT NULL")
+        return {r[0] for r in rows}
+
+    def history(self, image_id: str | None = None) -> list[Event]:
+        """Return the change history, oldest first (of one image, or of all)."""
+        sql = "SELECT image_id, time, reader, kind, value FROM events"
+        args: tuple = ()
+        if image_id is not None:
+            sql += " WHERE image_id = ?"
+            args = (str(image_id),)
+        return [Event(*r) for r in self._query().execute(sql + " ORDER BY id", args)]
+
+    def source_path(self, reading: Reading) -> Path | None:
+        """Return the DICOM file of a reading (relative sources resolve from this file's folder)."""
+        if reading.source is None:
+            return None
+        src = Path(reading.source)
+        return src if src.is_absolute() else self.path.resolve().parent / src
