@@ -179,3 +179,59 @@ def test_shape_mismatch_and_bad_base_raise():
 def test_layer_style_validation(kwargs):
     with pytest.raises(ValueError):
         LayerStyle(**kwargs)
+
+
+def test_paint_stack_class_and_rgba_layers_and_overlap_legend():
+    from pneumoviewer.core.overlay import (
+        DIFFERENCE_COLORS,
+        ClassPaint,
+        MaskPaint,
+        RGBAPaint,
+        compose,
+        compose_on,
+        legend,
+    )
+
+    a = np.zeros((4, 4), bool)
+    a[:2] = True
+    b = np.zeros((4, 4), bool)
+    b[1:3] = True
+    code = np.zeros((4, 4), np.uint8)
+    code[:, 3] = 2
+    heat = np.zeros((4, 4, 4), np.uint8)
+    heat[3, 0] = (10, 20, 30, 255)  # an opaque RGBA pixel wins over everything below
+    paints = [
+        MaskPaint("A", a, (200, 0, 0), 1.0),
+        MaskPaint("B", b, (0, 0, 200), 0.5),
+        ClassPaint(code, (("one", (1, 1, 1)), ("two", (0, 250, 0))), 1.0),
+        RGBAPaint(heat, (("heat", (10, 20, 30)),)),
+    ]
+    out = compose((4, 4), paints)
+    assert out[0, 0].tolist() == [200, 0, 0, 255]  # A only
+    assert out[1, 0].tolist() == [100, 0, 100, 255]  # B (0.5) over A (opaque)
+    assert out[2, 0].tolist() == [0, 0, 200, 128]  # B only
+    assert out[0, 3].tolist() == [0, 250, 0, 255]  # class 2 on top of A
+    assert out[3, 0].tolist() == [10, 20, 30, 255]
+    assert out[3, 1, 3] == 0
+    on = compose_on(np.full((4, 4), 50, np.uint8), paints)
+    assert on[3, 1].tolist() == [50, 50, 50, 255]
+    assert on[0, 0].tolist() == [200, 0, 0, 255]
+    names = [label for label, _ in legend(paints, shape=(4, 4))]
+    assert names[:5] == ["A", "B", "one", "two", "heat"]
+    assert "Overlap (A + B)" in names and "Overlap (A + two)" in names
+    assert "Overlap (A + one)" not in names  # class 1 is never drawn
+    assert DIFFERENCE_COLORS["fp"] != (224, 160, 78)
+
+
+def test_legend_entries_name_the_overlap_colour():
+    gt = np.zeros((4, 4), bool)
+    gt[:2] = True
+    pred = np.zeros((4, 4), bool)
+    pred[1:3] = True
+    style = OverlayStyle()
+    out = compose_overlay(gt.shape, ground_truth=gt, prediction=pred, style=style)
+    entries = legend_entries(
+        style, have_truth=True, have_prediction=True, ground_truth=gt, prediction=pred
+    )
+    assert entries[2] == ("Overlap", tuple(int(v) for v in out[1, 0, :3]))
+    assert entries[2][1] != style.fp_color
