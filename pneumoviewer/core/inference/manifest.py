@@ -13,11 +13,19 @@ Layout of ``manifest.json`` (format_version 1)::
                     "in_channels": 3, "mean": 0.5, "std": 0.25, "decision_threshold": 0.5,
                     "platt_a": -1.7, "platt_b": 0.1, "weights": "classifier.safetensors"},
      "segmenter": {"architecture": "unet", "encoder": "resnet34", "input_size": 256,
-                   "in_channels": 3, "mean": 0.5, "std": 0.25, "mask_threshold": 0.5,
-                   "min_area": 0, "gate_threshold": null,
+                   "in_channels": 3, "mean": 0.5, "std": 0.25,
+                   "postprocess_scheme": "triplet", "mask_threshold": 0.4,
+                   "top_threshold": 0.75, "min_area": 2000, "gate_enabled": true,
+                   "gate_threshold": null,
                    "decoder_channels": [256, 128, 64, 32, 16],
                    "weights": "segmenter.safetensors"},
      "training": {...}, "sha256": {"classifier.safetensors": "<hex>", ...}}
+
+``clahe`` is required (``null`` when the model was trained without CLAHE): a manifest that
+leaves it out is refused rather than silently run without it. ``architecture`` (and the
+segmenter's ``encoder``) are registry names: any ``torchvision.models.get_model`` name for
+the classifier, any ``segmentation_models_pytorch.create_model`` architecture and encoder
+for the segmenter (see :mod:`.models`); a second architecture is a manifest change only.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from pneumoviewer.core.errors import ModelLoadError
+from pneumoviewer.core.inference.manifest_schema import FORMAT_VERSION, validate_manifest
 from pneumoviewer.core.preprocessing import ClaheParams  # cv2 + numpy only, no torch
 
 __all__ = [
@@ -44,19 +53,19 @@ __all__ = [
     "read_manifest",
 ]
 
-#: The newest manifest format this version of pneumoviewer understands.
-FORMAT_VERSION = 1
 #: File name of the manifest inside a model directory.
 MANIFEST_NAME = "manifest.json"
 
-CLASSIFIER_HEADS = ("svm", "softmax")
-CLASSIFIER_ARCHITECTURES = ("densenet121",)
-SEGMENTER_ARCHITECTURES = ("unet",)
+#: How the model card names the usual architectures (others are shown as written).
+_DISPLAY_NAMES = {"densenet121": "DenseNet-121", "unet": "U-Net", "unetplusplus": "U-Net++"}
 
 
 @dataclass(frozen=True, kw_only=True)
 class ClassifierSpec:
-    """How to build and use the image-level classifier (DenseNet-121).
+    """How to build and use the image-level classifier (a torchvision model, DenseNet-121).
+
+    ``architecture`` is a ``torchvision.models.get_model`` name; ``in_channels`` other than
+    3 replaces the network's first convolution.
 
     ``head="svm"``: one output, a margin; probability ``1 / (1 + exp(a * margin + b))``
     with Platt parameters ``(platt_a, platt_b)``, else ``sigmoid(margin)``.
@@ -82,9 +91,22 @@ class ClassifierSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class SegmenterSpec:
-    """How to build and use the segmenter (smp U-Net with one logit channel).
+    """How to build and use the segmenter (an smp model, U-Net, one logit channel).
 
-    ``gate_threshold`` is the default classification gate (``None``: gate off by default).
+    ``architecture`` and ``encoder`` are ``segmentation_models_pytorch.create_model`` names;
+    ``decoder_channels`` (whose length is the encoder depth) applies to architectures with
+    such a parameter (U-Net, U-Net++).
+
+    Post-processing defaults (:mod:`pneumoviewer.core.postprocessing`):
+    ``postprocess_scheme`` is ``"triplet"`` (SIIM 1st place: fewer than ``min_area`` pixels
+    ``>= top_threshold`` -> empty mask, else the pixels ``>= mask_threshold``) or
+    ``"components"`` (``>= mask_threshold``, then 8-connected components smaller than
+    ``min_area`` removed). ``mask_threshold`` is the bottom threshold (the pixel threshold
+    of the final mask); ``min_area`` is in pixels at the image's full resolution.
+    ``gate_enabled`` (default on): the mask is emptied when the classifier's probability is
+    below ``gate_threshold`` (``None``: the classifier's decision threshold).
+    A manifest written before the triplet (no ``postprocess_scheme``) is read as the
+    component scheme, which is what ran for it, with the gate on.
     """
 
     architecture: str = "unet"
@@ -93,8 +115,11 @@ class SegmenterSpec:
     in_channels: int = 3
     mean: float = 0.5
     std: float = 0.25
+    postprocess_scheme: str = "triplet"
     mask_threshold: float = 0.5
+    top_threshold: float = 0.75
     min_area: int = 0
+    gate_enabled: bool = True
     gate_threshold: float | None = None
     decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)
     weights: str = "segmenter.safetensors"
@@ -159,9 +184,7 @@ class ModelManifest:
             or when ``format_version`` is newer than :data:`FORMAT_VERSION`.
 
         """
-        from pneumoviewer.core.inference.manifest_schema import parse_manifest
-
-        return parse_manifest(data, Path(path))
+        return _from_validated(validate_manifest(data, Path(path)))
 
     @classmethod
     def read(cls, model_dir: str | os.PathLike) -> ModelManifest:
@@ -180,15 +203,22 @@ class ModelManifest:
         if self.classifier is not None:
             c = self.classifier
             platt = "" if c.platt_a is None else f", Platt a={c.platt_a:g} b={c.platt_b:g}"
+            arch = _DISPLAY_NAMES.get(c.architecture, c.architecture)
             lines.append(
-                f"Classifier: DenseNet-121 {c.head} head, {c.input_size} px, "
+                f"Classifier: {arch} {c.head} head, {c.input_size} px, "
                 f"threshold {c.decision_threshold:g}{platt}"
             )
         if self.segmenter is not None:
             s = self.segmenter
+            arch = _DISPLAY_NAMES.get(s.architecture, s.architecture)
             lines.append(
-                f"Segmenter: U-Net {s.encoder}, {s.input_size} px, mask threshold "
-                f"{s.mask_threshold:g}, min area {s.min_area}"
+                f"Segmenter: {arch} {s.encoder}, {s.input_size} px, "
+                + (
+                    f"triplet top {s.top_threshold:g}, min area {s.min_area}, bottom "
+                    f"{s.mask_threshold:g}"
+                    if s.postprocess_scheme == "triplet"
+                    else f"mask threshold {s.mask_threshold:g}, min area {s.min_area}"
+                )
             )
         if self.clahe is not None:
             lines.append(f"CLAHE: clip {self.clahe.clip_limit:g}, tiles {self.clahe.tile_grid}")
@@ -249,6 +279,14 @@ def read_manifest(model_dir: str | os.PathLike) -> ModelManifest:
         raise ModelLoadError(
             path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from exc
-    from pneumoviewer.core.inference.manifest_schema import parse_manifest
+    return _from_validated(validate_manifest(data, path))
 
-    return parse_manifest(data, path)
+
+def _from_validated(kw: dict[str, Any]) -> ModelManifest:
+    """Build the dataclasses from :func:`validate_manifest`'s keyword dictionaries."""
+    kw = dict(kw)
+    if kw["classifier"] is not None:
+        kw["classifier"] = ClassifierSpec(**kw["classifier"])
+    if kw["segmenter"] is not None:
+        kw["segmenter"] = SegmenterSpec(**kw["segmenter"])
+    return ModelManifest(**kw)

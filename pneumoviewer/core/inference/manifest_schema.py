@@ -1,7 +1,10 @@
-"""Validation of ``manifest.json`` (torch-free).
+"""Validation of ``manifest.json`` (torch-free, and free of the manifest's own classes).
 
-Typed field access whose errors name the file and the field; used by
-:mod:`pneumoviewer.core.inference.manifest`.
+Typed field access whose errors name the file and the field. :func:`validate_manifest`
+turns parsed JSON into plain keyword dictionaries; :mod:`pneumoviewer.core.inference.manifest`
+builds its dataclasses from them (this module never imports it: no import cycle).
+Architecture names are checked against the model registries when the networks are built
+(:mod:`pneumoviewer.core.inference.models`), since listing them needs torch.
 """
 
 from __future__ import annotations
@@ -12,20 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from pneumoviewer.core.errors import ModelLoadError
-from pneumoviewer.core.inference.manifest import (
-    CLASSIFIER_ARCHITECTURES,
-    CLASSIFIER_HEADS,
-    FORMAT_VERSION,
-    SEGMENTER_ARCHITECTURES,
-    ClaheParams,
-    ClassifierSpec,
-    ModelManifest,
-    SegmenterSpec,
-)
+from pneumoviewer.core.preprocessing import ClaheParams  # cv2 + numpy only, no torch
 
-__all__ = ["parse_manifest"]
+__all__ = ["CLASSIFIER_HEADS", "FORMAT_VERSION", "validate_manifest"]
+
+#: The newest manifest format this version of pneumoviewer understands.
+FORMAT_VERSION = 1
+#: Classifier heads: one SVM margin, or two softmax logits.
+CLASSIFIER_HEADS = ("svm", "softmax")
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_ARCH_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 
 
 class _Fields:
@@ -85,6 +85,12 @@ class _Fields:
             raise self.fail(key, f"must be one of {', '.join(choices)}, got {value!r}")
         return value
 
+    def architecture(self, key: str, default: str) -> str:
+        value = self.get(key, "str", default)
+        if not _ARCH_RE.match(value):
+            raise self.fail(key, f"must be a model name such as {default!r}, got {value!r:.40}")
+        return value
+
     def filename(self, key: str, default: str) -> str:
         value = self.get(key, "str", default)
         if not value or "/" in value or "\\" in value or value in (".", "..") or ":" in value:
@@ -100,7 +106,7 @@ def _tname(value: Any) -> str:
     )
 
 
-def _parse_classifier(f: _Fields) -> ClassifierSpec:
+def _parse_classifier(f: _Fields) -> dict[str, Any]:
     head = f.choice("head", CLASSIFIER_HEADS)
     platt_a = f.get("platt_a", "float", None, nullable=True)
     platt_b = f.get("platt_b", "float", None, nullable=True)
@@ -108,8 +114,8 @@ def _parse_classifier(f: _Fields) -> ClassifierSpec:
         raise f.fail("platt_a", "platt_a and platt_b must both be given or both be null")
     if platt_a is not None and head != "svm":
         raise f.fail("platt_a", "Platt scaling applies to the svm head only")
-    spec = ClassifierSpec(
-        architecture=f.choice("architecture", CLASSIFIER_ARCHITECTURES, "densenet121"),
+    spec = dict(
+        architecture=f.architecture("architecture", "densenet121"),
         head=head,
         input_size=f.positive_int("input_size"),
         in_channels=f.positive_int("in_channels", 3),
@@ -120,12 +126,12 @@ def _parse_classifier(f: _Fields) -> ClassifierSpec:
         platt_b=platt_b,
         weights=f.filename("weights", "classifier.safetensors"),
     )
-    if spec.std <= 0:
-        raise f.fail("std", f"must be positive, got {spec.std}")
+    if spec["std"] <= 0:
+        raise f.fail("std", f"must be positive, got {spec['std']}")
     return spec
 
 
-def _parse_segmenter(f: _Fields) -> SegmenterSpec:
+def _parse_segmenter(f: _Fields) -> dict[str, Any]:
     raw = f.get("decoder_channels", "list", [256, 128, 64, 32, 16])
     if not 1 <= len(raw) <= 5 or not all(
         isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in raw
@@ -134,29 +140,40 @@ def _parse_segmenter(f: _Fields) -> SegmenterSpec:
     encoder = f.get("encoder", "str", "resnet34")
     if not encoder:
         raise f.fail("encoder", "must not be empty")
-    spec = SegmenterSpec(
-        architecture=f.choice("architecture", SEGMENTER_ARCHITECTURES, "unet"),
+    spec = dict(
+        architecture=f.architecture("architecture", "unet"),
         encoder=encoder,
         input_size=f.positive_int("input_size"),
         in_channels=f.positive_int("in_channels", 3),
         mean=f.get("mean", "float"),
         std=f.get("std", "float"),
+        # No postprocess_scheme: a manifest from before the triplet, which ran the components.
+        postprocess_scheme=f.choice("postprocess_scheme", ("triplet", "components"), "components"),
         mask_threshold=f.unit("mask_threshold", 0.5),
+        top_threshold=f.unit("top_threshold", 0.75),
         min_area=f.get("min_area", "int", 0),
+        gate_enabled=f.get("gate_enabled", "bool", True),
         gate_threshold=f.unit("gate_threshold", None, nullable=True),
         decoder_channels=tuple(raw),
         weights=f.filename("weights", "segmenter.safetensors"),
     )
-    if spec.std <= 0:
-        raise f.fail("std", f"must be positive, got {spec.std}")
-    if spec.min_area < 0:
-        raise f.fail("min_area", f"must be >= 0, got {spec.min_area}")
-    if spec.input_size % 32:
-        raise f.fail("input_size", f"U-Net input size must be a multiple of 32: {spec.input_size}")
+    if spec["std"] <= 0:
+        raise f.fail("std", f"must be positive, got {spec['std']}")
+    if spec["min_area"] < 0:
+        raise f.fail("min_area", f"must be >= 0, got {spec['min_area']}")
+    if spec["input_size"] % 32:
+        size = spec["input_size"]
+        raise f.fail("input_size", f"the segmenter's input size must be a multiple of 32: {size}")
     return spec
 
 
 def _parse_clahe(f: _Fields) -> ClaheParams | None:
+    if "clahe" not in f.data:
+        raise f.fail(
+            "clahe",
+            "required field is missing: write the CLAHE the model was trained with, e.g. "
+            '{"clip_limit": 2.0, "tile_grid": [8, 8]}, or null if it was trained without CLAHE',
+        )
     raw = f.get("clahe", "dict", None, nullable=True)
     if raw is None:
         return None
@@ -173,8 +190,29 @@ def _parse_clahe(f: _Fields) -> ClaheParams | None:
         raise c.fail("tile_grid", str(exc)) from exc
 
 
-def parse_manifest(data: Any, path: Path) -> ModelManifest:
-    """Validate parsed ``manifest.json`` data and build the manifest (raises ModelLoadError)."""
+def validate_manifest(data: Any, path: Path) -> dict[str, Any]:
+    """Validate parsed ``manifest.json`` data.
+
+    Parameters
+    ----------
+    data : Any
+        The parsed JSON.
+    path : Path
+        The manifest file, named in error messages.
+
+    Returns
+    -------
+    dict
+        The keyword arguments of ``ModelManifest``; ``classifier`` and ``segmenter`` are
+        ``None`` or the keyword arguments of ``ClassifierSpec`` / ``SegmenterSpec``;
+        ``clahe`` is a :class:`ClaheParams` or ``None``.
+
+    Raises
+    ------
+    ModelLoadError
+        Naming the file and the field.
+
+    """
     f = _Fields(data, path, "")
     version = f.get("format_version", "int")
     if version > FORMAT_VERSION:
@@ -193,7 +231,7 @@ def parse_manifest(data: Any, path: Path) -> ModelManifest:
     for key, value in sha.items():
         if not isinstance(value, str) or not _SHA256_RE.match(value):
             raise f.fail(f"sha256.{key}", "must be 64 lowercase hexadecimal digits")
-    manifest = ModelManifest(
+    manifest = dict(
         format_version=version,
         name=f.get("name", "str"),
         description=f.get("description", "str", ""),
@@ -209,9 +247,9 @@ def parse_manifest(data: Any, path: Path) -> ModelManifest:
         sha256=dict(sha),
     )
     if (
-        manifest.classifier is not None
-        and manifest.segmenter is not None
-        and manifest.classifier.weights == manifest.segmenter.weights
+        manifest["classifier"] is not None
+        and manifest["segmenter"] is not None
+        and manifest["classifier"]["weights"] == manifest["segmenter"]["weights"]
     ):
         raise f.fail("segmenter.weights", "classifier and segmenter must use different files")
     return manifest

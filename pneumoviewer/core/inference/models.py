@@ -1,5 +1,10 @@
 """Build the networks a manifest describes, save and load model directories (never downloads).
 
+Architectures come from registries: ``torchvision.models.get_model`` for the classifier and
+``segmentation_models_pytorch.create_model`` for the segmenter, named by the manifest, so a
+second architecture or encoder is a manifest change; unknown names are refused with the list
+of valid ones.
+
 Loading never executes code: weights come from ``.safetensors`` files whose sha256 is
 checked against the manifest; the architectures are built with ``weights=None`` /
 ``encoder_weights=None``; ``.pt``/``.pth`` files are only read through
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,18 +34,22 @@ from pneumoviewer.core.inference.manifest import (
     SegmenterSpec,
     read_manifest,
 )
+from pneumoviewer.core.io import atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "LoadedModel",
     "build_classifier",
     "build_segmenter",
+    "classifier_architecture_names",
     "import_checkpoint",
     "load_model_dir",
     "save_model_dir",
+    "segmenter_architecture_names",
     "segmenter_encoder_names",
 ]
 
 _MAX_LISTED_KEYS = 5
+_DEFAULT_DECODER_CHANNELS = SegmenterSpec().decoder_channels
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +68,47 @@ def segmenter_encoder_names() -> list[str]:
     return list(smp.encoders.get_encoder_names())
 
 
-def build_classifier(spec: ClassifierSpec) -> nn.Module:
-    """Build a randomly initialised DenseNet-121 classifier (no download).
+def segmenter_architecture_names() -> list[str]:
+    """Return the architectures ``segmentation_models_pytorch.create_model`` knows."""
+    import segmentation_models_pytorch as smp
+
+    return list(smp.MODEL_ARCHITECTURES_MAPPING)
+
+
+def classifier_architecture_names() -> list[str]:
+    """Return the classification models ``torchvision.models.get_model`` knows."""
+    import torchvision.models
+
+    return list(torchvision.models.list_models(module=torchvision.models))
+
+
+def _replace_first_conv(model: nn.Module, in_channels: int) -> None:
+    """Give the first ``nn.Conv2d`` ``in_channels`` inputs (same name, so same state keys)."""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            parent_name, _, attr = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            conv = nn.Conv2d(
+                in_channels,
+                module.out_channels,
+                kernel_size=module.kernel_size,
+                stride=module.stride,
+                padding=module.padding,
+                dilation=module.dilation,
+                groups=1 if module.groups == module.in_channels else module.groups,
+                bias=module.bias is not None,
+                padding_mode=module.padding_mode,
+            )
+            setattr(parent, attr, conv)
+            return
+    raise ValueError("the network has no convolution to adapt to the input channels")
+
+
+def build_classifier(spec: ClassifierSpec, *, path: str | os.PathLike = MANIFEST_NAME) -> nn.Module:
+    """Build a randomly initialised classifier from torchvision's registry (no download).
+
+    ``torchvision.models.get_model(spec.architecture, weights=None,
+    num_classes=spec.num_outputs)``; DenseNet-121 by default.
 
     Parameters
     ----------
@@ -67,32 +116,55 @@ def build_classifier(spec: ClassifierSpec) -> nn.Module:
         ``head="svm"``: the network outputs one margin per image, shape (N, 1);
         ``head="softmax"``: two logits, shape (N, 2). ``in_channels`` other than 3 replaces
         the first convolution.
+    path : path-like
+        Named in the error when the architecture is unknown.
 
     Returns
     -------
     torch.nn.Module
 
-    """
-    from torchvision.models import densenet121
+    Raises
+    ------
+    ModelLoadError
+        When torchvision does not know the architecture (the message lists the names it
+        knows) or cannot build it.
 
-    model = densenet121(weights=None, num_classes=spec.num_outputs)
-    if spec.in_channels != 3:
-        model.features.conv0 = nn.Conv2d(
-            spec.in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False
+    """
+    import torchvision.models
+
+    names = classifier_architecture_names()
+    if spec.architecture not in names:
+        raise ModelLoadError(
+            path,
+            f"field 'classifier.architecture': unknown architecture {spec.architecture!r}; "
+            f"torchvision knows {', '.join(sorted(names))}",
         )
+    try:
+        model = torchvision.models.get_model(
+            spec.architecture, weights=None, num_classes=spec.num_outputs
+        )
+        if spec.in_channels != 3:
+            _replace_first_conv(model, spec.in_channels)
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+        problem = f"cannot build the classifier {spec.architecture}: {exc}"
+        raise ModelLoadError(path, problem) from exc
     return model
 
 
 def build_segmenter(spec: SegmenterSpec, *, path: str | os.PathLike = MANIFEST_NAME) -> nn.Module:
-    """Build a randomly initialised smp U-Net with one logit channel (no download).
+    """Build a randomly initialised smp model with one logit channel (no download).
+
+    ``segmentation_models_pytorch.create_model(arch=spec.architecture,
+    encoder_name=spec.encoder, encoder_weights=None, ...)``; a U-Net by default.
 
     Parameters
     ----------
     spec : SegmenterSpec
-        Encoder name, input channels and decoder channels; the encoder depth is
-        ``len(spec.decoder_channels)``.
+        Architecture, encoder, input channels and decoder channels. For architectures
+        whose decoder takes a list of channels (U-Net, U-Net++, MA-Net) the encoder depth
+        is ``len(spec.decoder_channels)``; the others use their own defaults.
     path : path-like
-        Named in the error when the encoder is unknown.
+        Named in the error when the architecture or encoder is unknown.
 
     Returns
     -------
@@ -102,30 +174,55 @@ def build_segmenter(spec: SegmenterSpec, *, path: str | os.PathLike = MANIFEST_N
     Raises
     ------
     ModelLoadError
-        When smp does not know the encoder or cannot build the configuration.
+        When smp does not know the architecture or encoder (the message lists the names
+        it knows) or cannot build the configuration.
 
     """
     import segmentation_models_pytorch as smp
 
+    archs = segmenter_architecture_names()
+    arch = spec.architecture.lower()
+    if arch not in archs:
+        raise ModelLoadError(
+            path,
+            f"field 'segmenter.architecture': unknown architecture {spec.architecture!r}; "
+            f"segmentation_models_pytorch knows {', '.join(archs)}",
+        )
     names = segmenter_encoder_names()
     if spec.encoder not in names:
         raise ModelLoadError(
             path,
             f"field 'segmenter.encoder': unknown encoder {spec.encoder!r} "
-            f"(segmentation_models_pytorch knows e.g. {', '.join(sorted(names)[:8])}, ...)",
+            f"(segmentation_models_pytorch knows {len(names)} encoders, e.g. "
+            f"{', '.join(sorted(names)[:12])}, ...)",
+        )
+    kwargs: dict = {}
+    default = inspect.signature(smp.MODEL_ARCHITECTURES_MAPPING[arch]).parameters.get(
+        "decoder_channels"
+    )
+    if default is not None and isinstance(default.default, tuple | list):
+        kwargs = {
+            "decoder_channels": tuple(spec.decoder_channels),
+            "encoder_depth": len(spec.decoder_channels),
+        }
+    elif tuple(spec.decoder_channels) != _DEFAULT_DECODER_CHANNELS:
+        raise ModelLoadError(
+            path,
+            f"field 'segmenter.decoder_channels': the {arch} architecture takes no list of "
+            "decoder channels (leave the field out)",
         )
     try:
-        return smp.Unet(
+        return smp.create_model(
+            arch=arch,
             encoder_name=spec.encoder,
-            encoder_depth=len(spec.decoder_channels),
             encoder_weights=None,
-            decoder_channels=tuple(spec.decoder_channels),
             in_channels=spec.in_channels,
             classes=1,
             activation=None,
+            **kwargs,
         )
-    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise ModelLoadError(path, f"cannot build the segmenter U-Net: {exc}") from exc
+    except (ValueError, KeyError, TypeError, RuntimeError, AssertionError) as exc:
+        raise ModelLoadError(path, f"cannot build the segmenter {arch}: {exc}") from exc
 
 
 def _state_to_tensors(module: nn.Module, *, fp16: bool) -> dict[str, torch.Tensor]:
@@ -136,21 +233,6 @@ def _state_to_tensors(module: nn.Module, *, fp16: bool) -> dict[str, torch.Tenso
             t = t.to(torch.float16)
         out[key] = t.contiguous().clone()
     return out
-
-
-def _atomic_write(path: Path, data: bytes, *, overwrite: bool) -> None:
-    try:
-        from pneumoviewer.core.export import atomic_write_bytes
-    except ImportError:  # pragma: no cover - only before core/export.py exists
-        atomic_write_bytes = None
-    if atomic_write_bytes is not None:
-        atomic_write_bytes(path, data, overwrite=overwrite)
-        return
-    if path.exists() and not overwrite:  # pragma: no cover
-        raise FileExistsError(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")  # pragma: no cover
-    tmp.write_bytes(data)  # pragma: no cover
-    os.replace(tmp, path)  # pragma: no cover
 
 
 def save_model_dir(
@@ -197,10 +279,10 @@ def save_model_dir(
         if spec is None or net is None:
             continue
         data = safetensors_save(_state_to_tensors(net, fp16=fp16), metadata={"format": "pt"})
-        _atomic_write(model_dir / spec.weights, data, overwrite=overwrite)
+        atomic_write_bytes(model_dir / spec.weights, data, overwrite=overwrite)
         hashes[spec.weights] = hashlib.sha256(data).hexdigest()
     written = dataclasses.replace(manifest, sha256=hashes)
-    _atomic_write(model_dir / MANIFEST_NAME, written.to_json().encode("utf-8"), overwrite=overwrite)
+    atomic_write_text(model_dir / MANIFEST_NAME, written.to_json(), overwrite=overwrite)
     return written
 
 
@@ -295,7 +377,7 @@ def load_model_dir(
         if spec is None:
             continue
         if field == "classifier":
-            net = build_classifier(spec)
+            net = build_classifier(spec, path=manifest_path)
         else:
             net = build_segmenter(spec, path=manifest_path)
         path, state = _read_weights(model_dir, manifest, spec.weights, f"{field}.weights")

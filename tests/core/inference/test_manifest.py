@@ -154,3 +154,40 @@ def test_manifest_module_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(FORMAT_VERSION)
+
+
+def test_missing_clahe_is_refused_not_switched_off(tmp_path):
+    d = _manifest().to_dict()
+    del d["clahe"]
+    with pytest.raises(ModelLoadError) as info:
+        read_manifest(_write(tmp_path, d))
+    msg = str(info.value)
+    assert "field 'clahe': required field is missing" in msg
+    assert "null if it was trained without CLAHE" in msg
+    assert str(tmp_path / "manifest.json") in msg
+
+
+def test_other_architectures_are_a_manifest_change(tmp_path):
+    d = _manifest().to_dict()
+    d["classifier"]["architecture"] = "resnet18"
+    d["segmenter"]["architecture"] = "fpn"
+    m = read_manifest(_write(tmp_path, d))
+    assert (m.classifier.architecture, m.segmenter.architecture) == ("resnet18", "fpn")
+    lines = m.card_lines()
+    assert any(line.startswith("Classifier: resnet18 svm head") for line in lines)
+    assert any(line.startswith("Segmenter: fpn resnet34") for line in lines)
+
+
+@pytest.mark.parametrize("name", ["", "../x", "a b", 3])
+def test_malformed_architecture_names_refused(tmp_path, name):
+    d = _manifest().to_dict()
+    d["segmenter"]["architecture"] = name
+    with pytest.raises(ModelLoadError, match="field 'segmenter.architecture'"):
+        read_manifest(_write(tmp_path, d))
+
+
+def test_bundled_demo_manifest_is_valid():
+    demo = Path(__file__).resolve().parents[3] / "resources" / "models" / "demo"
+    m = read_manifest(demo)
+    assert m.clahe == ClaheParams(clip_limit=2.0, tile_grid=(8, 8))
+    assert (m.classifier.architecture, m.segmenter.architecture) == ("densenet121", "unet")

@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from pneumoviewer.core.errors import ModelLoadError
+from pneumoviewer.core.inference.manifest import SegmenterSpec
 from pneumoviewer.core.inference.models import (
     build_classifier,
     build_segmenter,
@@ -228,3 +229,70 @@ def test_import_checkpoint_refuses_non_tensors_and_missing(tmp_path):
         import_checkpoint(tmp_path / "lists.pt")
     with pytest.raises(ModelLoadError, match="does not exist"):
         import_checkpoint(tmp_path / "missing.pt")
+
+
+def test_unknown_architectures_refused_with_valid_names(tiny_model_dir, tmp_path):
+    d = _link_copy(tiny_model_dir, tmp_path / "m")
+    _edit_manifest(d, lambda m: m["segmenter"].__setitem__("architecture", "unet3000"))
+    with pytest.raises(ModelLoadError) as info:
+        load_model_dir(d)
+    msg = str(info.value)
+    assert "field 'segmenter.architecture': unknown architecture 'unet3000'" in msg
+    assert "unet, unetplusplus" in msg and "fpn" in msg
+    assert str(d / "manifest.json") in msg
+
+    _edit_manifest(d, lambda m: m["segmenter"].__setitem__("architecture", "unet"))
+    _edit_manifest(d, lambda m: m["classifier"].__setitem__("architecture", "densenet999"))
+    with pytest.raises(ModelLoadError) as info:
+        load_model_dir(d)
+    msg = str(info.value)
+    assert "field 'classifier.architecture': unknown architecture 'densenet999'" in msg
+    assert "densenet121" in msg and "resnet18" in msg
+
+
+def test_second_architecture_is_a_manifest_change(tmp_path):
+    from dataclasses import replace
+
+    base = tiny_manifest(input_size=64)
+    manifest = replace(
+        base,
+        classifier=replace(base.classifier, architecture="resnet18", in_channels=1),
+        segmenter=replace(
+            base.segmenter,
+            architecture="fpn",
+            decoder_channels=SegmenterSpec().decoder_channels,
+        ),
+    )
+    torch.manual_seed(0)
+    cls, seg = build_classifier(manifest.classifier).eval(), build_segmenter(manifest.segmenter)
+    seg.eval()
+    assert cls.conv1.in_channels == 1 and cls.fc.out_features == 1
+    assert type(seg).__name__ == "FPN"
+    save_model_dir(tmp_path / "m", manifest, classifier=cls, segmenter=seg)
+    loaded = load_model_dir(tmp_path / "m")
+    x1, x3 = torch.rand(1, 1, 64, 64), torch.rand(1, 3, 64, 64)
+    with torch.inference_mode():
+        assert torch.equal(loaded.classifier(x1), cls(x1))
+        assert torch.equal(loaded.segmenter(x3), seg(x3))
+    assert loaded.segmenter(x3).shape == (1, 1, 64, 64)
+
+
+def test_decoder_channels_refused_where_the_architecture_has_none():
+    from dataclasses import replace
+
+    spec = replace(tiny_manifest().segmenter, architecture="fpn")  # tiny decoder channels
+    with pytest.raises(ModelLoadError, match="the fpn architecture takes no list of decoder"):
+        build_segmenter(spec)
+
+
+def test_bundled_demo_model_loads_bit_identically():
+    demo = Path(__file__).resolve().parents[3] / "resources" / "models" / "demo"
+    loaded = load_model_dir(demo)
+    for name, net in (
+        ("classifier.safetensors", loaded.classifier),
+        ("segmenter.safetensors", loaded.segmenter),
+    ):
+        want = load_file(demo / name)
+        state = net.state_dict()
+        assert set(state) == set(want)
+        assert all(torch.equal(state[k], want[k].to(state[k].dtype)) for k in want)
