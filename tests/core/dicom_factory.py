@@ -53,12 +53,14 @@ def make_image(
     pixel_spacing: tuple[float, float] | None = (0.2, 0.25),
     sop_uid: str | None = None,
     transfer_syntax: str = ExplicitVRLittleEndian,
+    padding: int | tuple[int, int] | None = None,
 ) -> FileDataset:
     """Build an image data set.
 
     ``pixels`` uint8/uint16/int8/int16 (rows, columns) (or more dims for colour/frames);
     ``rescale`` = (slope, intercept); ``window`` = (center, width); ``voi_lut`` =
-    (first mapped value, bits per entry, LUT data).
+    (first mapped value, bits per entry, LUT data); ``padding`` = Pixel Padding Value, or
+    (Pixel Padding Value, Pixel Padding Range Limit).
     """
     ds = base_dataset(sop_uid=sop_uid, transfer_syntax=transfer_syntax)
     bits = bits_stored or pixels.dtype.itemsize * 8
@@ -72,6 +74,12 @@ def make_image(
         ds.RescaleSlope, ds.RescaleIntercept = rescale
     if window is not None:
         ds.WindowCenter, ds.WindowWidth = window
+    if padding is not None:
+        value, limit = padding if isinstance(padding, tuple) else (padding, None)
+        vr = "SS" if pixels.dtype.kind == "i" else "US"
+        ds.add_new(0x00280120, vr, value)  # Pixel Padding Value
+        if limit is not None:
+            ds.add_new(0x00280121, vr, limit)  # Pixel Padding Range Limit
     if voi_lut is not None:
         first, lut_bits, data = voi_lut
         item = Dataset()

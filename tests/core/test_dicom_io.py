@@ -10,8 +10,8 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import JPEG2000Lossless, JPEGLosslessSV1, JPEGLSLossless, RLELossless
 
-from pneumoviewer.core import dicom_header
-from pneumoviewer.core.dicom_io import load_xray, read_header
+from pneumoviewer.core import _scan_header, dicom_header
+from pneumoviewer.core.dicom_io import PADDING_DISPLAY_VALUE, format_age, load_xray, read_header
 from pneumoviewer.core.errors import DicomReadError
 from tests.core import dicom_factory as factory
 
@@ -287,7 +287,7 @@ def test_text_named_dcm(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    _assert_read_error(tmp_path / "missing.dcm", "cannot open")
+    _assert_read_error(tmp_path / "missing.dcm", "cannot be opened")
 
 
 def test_truncated_jpeg_sample(tmp_path, samples_dir):
@@ -303,14 +303,14 @@ def test_truncated_uncompressed_pixels(tmp_path):
     source = factory.write_image(tmp_path / "full.dcm", ramp(np.uint16, 0, 4095))
     path = tmp_path / "cut.dcm"
     path.write_bytes(source.read_bytes()[:-5000])
-    _assert_read_error(path, "cannot decode pixel data", header=False)
+    _assert_read_error(path, "truncated", header=False)
 
 
 def test_truncated_header(tmp_path, samples_dir):
     source = sorted(samples_dir.glob("*.dcm"))[0]
     path = tmp_path / "stub.dcm"
     path.write_bytes(source.read_bytes()[:300])
-    _assert_read_error(path, "truncated file")
+    _assert_read_error(path, "truncated inside its DICOM header")
     path.write_bytes(source.read_bytes()[:100])
     _assert_read_error(path, "too short")
 
@@ -319,7 +319,7 @@ def test_image_without_pixel_data(tmp_path):
     ds = factory.make_image(ramp(np.uint8, 0, 255))
     del ds.PixelData
     path = factory.write(ds, tmp_path / "nopix.dcm")
-    _assert_read_error(path, "no pixel data", header=False)
+    _assert_read_error(path, "has no image data", header=False)
 
 
 def test_load_copes_with_renamed_sample(tmp_path, samples_dir):
@@ -335,7 +335,7 @@ def test_load_copes_with_renamed_sample(tmp_path, samples_dir):
 def _both_paths(path, monkeypatch):
     fast = read_header(path)
     with monkeypatch.context() as m:
-        m.setattr(dicom_header, "_USE_FAST_PATH", False)
+        m.setattr(_scan_header, "_USE_FAST_PATH", False)
         slow = read_header(path)
     return fast, slow
 
@@ -435,8 +435,8 @@ def test_ct_signed_with_rescale_matches_hand_computation():
         ("examples_palette.dcm", "colour"),
         ("SC_rgb_jpeg.dcm", "colour"),
         ("examples_ybr_color.dcm", "colour"),
-        ("MR_truncated.dcm", "cannot decode pixel data"),
-        ("JPEG-lossy.dcm", "cannot decode pixel data"),  # a known broken JPEG stream
+        ("MR_truncated.dcm", "truncated"),
+        ("JPEG-lossy.dcm", "the JPEG image data in this file is damaged"),  # broken stream
     ],
 )
 def test_pydicom_files_that_are_not_usable(name, fragment):
@@ -461,7 +461,7 @@ def test_fast_header_matches_pydicom_on_all_bundled_files(monkeypatch):
     for path in files:
         fast = outcome(path)
         with monkeypatch.context() as m:
-            m.setattr(dicom_header, "_USE_FAST_PATH", False)
+            m.setattr(_scan_header, "_USE_FAST_PATH", False)
             slow = outcome(path)
         assert fast == slow, path.name
 
@@ -474,3 +474,173 @@ def test_bare_data_set_without_preamble_or_meta(tmp_path):
     np.testing.assert_array_equal(image.pixels, expected_minmax(pixels))
     assert image.metadata.transfer_syntax == "1.2.840.10008.1.2"  # inferred: implicit LE
     assert read_header(path) == (image.image_id, image.metadata)
+
+
+# --- padding, stored values, metadata for the viewer (issue #7 §4, #8) --------------------
+
+
+def _bordered(interior: np.ndarray, value: int, border: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """``interior`` framed by ``border`` pixels of ``value``; returns (pixels, border mask)."""
+    h, w = interior.shape
+    out = np.full((h + 2 * border, w + 2 * border), value, dtype=interior.dtype)
+    out[border:-border, border:-border] = interior
+    mask = np.ones(out.shape, dtype=bool)
+    mask[border:-border, border:-border] = False
+    return out, mask
+
+
+def test_padding_value_is_left_out_of_the_scaling_and_shown_black(tmp_path):
+    interior = ramp(np.uint16, 1000, 3000, shape=(100, 80))
+    pixels, border = _bordered(interior, 65535)
+    plain = load_xray(factory.write_image(tmp_path / "plain.dcm", pixels))
+    # Without the padding tag the border dominates: the interior sits in grey levels 4-12.
+    assert plain.pixels[~border].max() <= 12 and plain.padding is None
+    image = load_xray(factory.write_image(tmp_path / "pad.dcm", pixels, padding=65535))
+    np.testing.assert_array_equal(image.padding, border)
+    assert (image.pixels[border] == PADDING_DISPLAY_VALUE).all()
+    np.testing.assert_array_equal(
+        image.pixels[~border].reshape(interior.shape), expected_minmax(interior)
+    )
+    np.testing.assert_array_equal(image.stored, pixels.astype(np.float32))  # stored units
+
+
+def test_padding_is_black_in_monochrome1_too(tmp_path):
+    interior = ramp(np.uint16, 0, 4000, shape=(60, 50))
+    pixels, border = _bordered(interior, 4095, border=5)
+    path = factory.write_image(
+        tmp_path / "m1.dcm", pixels, bits_stored=12, photometric="MONOCHROME1", padding=4095
+    )
+    image = load_xray(path)
+    assert (image.pixels[border] == 0).all()
+    np.testing.assert_array_equal(
+        image.pixels[~border].reshape(interior.shape), 255 - expected_minmax(interior)
+    )
+
+
+def test_padding_range_limit_marks_the_whole_range(tmp_path):
+    interior = ramp(np.uint16, 500, 4000, shape=(40, 40))
+    pixels, border = _bordered(interior, 0, border=4)
+    pixels[border] = np.arange(int(border.sum())) % 11  # padding values 0..10
+    path = factory.write_image(tmp_path / "range.dcm", pixels, bits_stored=12, padding=(10, 0))
+    image = load_xray(path)
+    np.testing.assert_array_equal(image.padding, border)
+    assert (image.pixels[border] == 0).all() and image.pixels[~border].max() == 255
+    assert image.pixels[~border].min() == 0  # the interior minimum, not a padding value
+
+
+def test_signed_padding_and_window_with_rescale(tmp_path):
+    interior = ramp(np.int16, -1000, 1000, shape=(50, 30))
+    pixels, border = _bordered(interior, -2000, border=3)
+    path = factory.write_image(
+        tmp_path / "ct.dcm", pixels, padding=-2000, rescale=(2, 10), window=(10, 2000)
+    )
+    image = load_xray(path)
+    np.testing.assert_array_equal(image.padding, border)
+    np.testing.assert_array_equal(image.stored, pixels.astype(np.float32) * 2 + 10)
+    assert (image.pixels[border] == 0).all()
+    expected = _window_expected(interior.astype(np.float64) * 2 + 10, 10, 2000)
+    np.testing.assert_array_equal(image.pixels[~border].reshape(interior.shape), expected)
+    assert image.metadata.window_centers == (10.0,) and image.metadata.window_widths == (2000.0,)
+
+
+def test_padding_value_absent_from_the_pixels_gives_no_mask(tmp_path):
+    pixels = ramp(np.uint16, 0, 4095)
+    image = load_xray(factory.write_image(tmp_path / "p.dcm", pixels, bits_stored=12, padding=9999))
+    assert image.padding is None
+    np.testing.assert_array_equal(image.pixels, expected_minmax(pixels))
+
+
+def test_viewer_metadata_orientation_windows_spacing_source_age(tmp_path, monkeypatch):
+    ds = factory.make_image(ramp(np.uint16, 0, 4095), bits_stored=12, pixel_spacing=None)
+    ds.ImagerPixelSpacing = [0.15, 0.16]
+    ds.PatientOrientation = ["L", "F"]
+    ds.WindowCenter = [2048, 1000]
+    ds.WindowWidth = [4096, 500]
+    ds.WindowCenterWidthExplanation = ["FULL", "LUNG"]
+    ds.PatientAge = "041Y"
+    path = factory.write(ds, tmp_path / "viewer.dcm")
+    meta = load_xray(path).metadata
+    assert meta.pixel_spacing == (0.15, 0.16)
+    assert meta.pixel_spacing_source == "Imager Pixel Spacing"
+    assert meta.patient_orientation == ("L", "F")
+    assert meta.window_centers == (2048.0, 1000.0) and meta.window_widths == (4096.0, 500.0)
+    assert meta.window_explanations == ("FULL", "LUNG")
+    assert (meta.patient_age, meta.age_years, meta.age_text) == ("041Y", 41, "41 y")
+    fast, slow = _both_paths(path, monkeypatch)
+    assert fast == slow == (load_xray(path).image_id, meta)
+
+
+def test_pixel_spacing_wins_and_says_so(tmp_path):
+    ds = factory.make_image(ramp(np.uint8, 0, 255), pixel_spacing=(0.2, 0.25))
+    ds.ImagerPixelSpacing = [0.15, 0.16]
+    meta = load_xray(factory.write(ds, tmp_path / "both.dcm")).metadata
+    assert (meta.pixel_spacing, meta.pixel_spacing_source) == ((0.2, 0.25), "Pixel Spacing")
+    assert meta.patient_orientation is None and meta.window_centers == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "text", "years"),
+    [
+        ("041Y", "41 y", 41),
+        ("38", "38 y", 38),  # SIIM: a bare number
+        ("018M", "18 m", 1),
+        ("003W", "3 w", 0),
+        ("005D", "5 d", 0),
+        ("unknown", "unknown", None),
+        (None, None, None),
+        ("", None, None),
+    ],
+)
+def test_one_age_format(value, text, years):
+    assert format_age(value) == text
+    meta = dicom_header.metadata_from_values(
+        {**dict.fromkeys(dicom_header.KW_TAG), "Rows": 2, "Columns": 2, "PatientAge": value},
+        None,
+        "x.dcm",
+    )[1]
+    assert (meta.age_text, meta.age_years) == (text, years)
+
+
+def test_real_sample_age_and_spacing(samples_dir):
+    meta = load_xray(sorted(samples_dir.glob("*.dcm"))[0]).metadata
+    assert meta.patient_age == "38" and meta.age_text == "38 y" and meta.age_years == 38
+    assert meta.pixel_spacing_source == "Pixel Spacing"
+
+
+# --- plain-language messages, library text in the log ---------------------------------------
+
+
+def test_decoder_text_goes_to_the_log_not_the_message(tmp_path, samples_dir, caplog):
+    data = sorted(samples_dir.glob("*.dcm"))[0].read_bytes()
+    start = data.index(b"\xff\xd8\xff", data.index(b"\xe0\x7f\x10\x00"))
+    path = tmp_path / "bad_jpeg.dcm"
+    path.write_bytes(data[:start] + b"\x00\x00\x00" + data[start + 3 :])
+    with caplog.at_level("INFO", logger="pneumoviewer.core"):
+        with pytest.raises(DicomReadError) as info:
+            load_xray(path)
+    err = info.value
+    assert err.message == "the JPEG image data in this file is damaged and cannot be decoded"
+    assert str(err) == f"{path}: {err.message}"
+    assert err.kind == "unreadable" and err.detail and "JPEG" in err.detail
+    assert any(err.detail in r.getMessage() for r in caplog.records)
+
+
+def test_importing_the_readers_changes_no_warning_filters():
+    import subprocess
+    import sys
+
+    code = (  # third-party imports first: some of them add filters of their own
+        "import warnings, numpy, cv2, pydicom, pydicom.pixels, pydicom.filereader; "
+        "before = list(warnings.filters); "
+        "import pneumoviewer.core.dicom_io, pneumoviewer.core.studies; "
+        "print(warnings.filters == before)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+
+def test_stage2_files_load_without_warnings(shared_data, recwarn):
+    for path in sorted((shared_data / "stage2-unlabeled").glob("*.dcm"))[:5]:
+        image = load_xray(path)
+        assert image.image_id.startswith("ID_")  # an invalid UI value, read as is
+    assert [str(w.message) for w in recwarn] == []
