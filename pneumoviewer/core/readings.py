@@ -58,6 +58,7 @@ __all__ = [
     "default_reader",
     "default_reading_path",
     "now_utc",
+    "provenance",
     "study_key",
 ]
 
@@ -238,6 +239,56 @@ class AIContext:
             mask_rle=data.get("mask_rle"),
             mask_shape=(int(shape[0]), int(shape[1])) if shape else None,
         )
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def provenance(
+    ai: AIContext | None, reading: Reading | None = None, *, time: str | None = None
+) -> dict[str, str]:
+    """Return the provenance of an output: model, weights, post-processing, reader, time.
+
+    The one provenance of the reading exports (CSV rows, DICOM objects) until
+    ``core.annotation`` offers a shared builder; keys are plain ASCII words.
+
+    Parameters
+    ----------
+    ai : AIContext or None
+        What the AI said (None: no AI result).
+    reading : Reading or None
+        The reader's reading (None: AI only, e.g. ``predict``).
+    time : str or None
+        When the output is made (default: now, ISO 8601 UTC).
+
+    Returns
+    -------
+    dict of str to str
+        ``model``, ``model_version``, ``weights_sha256`` ("file=hash; ..."),
+        ``postprocessing`` ("key=value, ..."), ``decision_threshold``, ``reader``,
+        ``reading_time``, ``created`` and ``software``; empty values are left out.
+    """
+    from pneumoviewer import __version__
+
+    out: dict[str, str] = {}
+    if ai is not None:
+        out["model"] = ai.model_name or ""
+        out["model_version"] = ai.model_version or ""
+        out["weights_sha256"] = "; ".join(f"{k}={v}" for k, v in sorted(ai.weights_sha256.items()))
+        out["postprocessing"] = ", ".join(
+            f"{k}={_number(v)}" for k, v in sorted(ai.postprocess.items())
+        )
+        if ai.decision_threshold is not None:
+            out["decision_threshold"] = _number(ai.decision_threshold)
+    if reading is not None:
+        out["reader"] = reading.reader
+        out["reading_time"] = reading.time
+    out["created"] = time or now_utc()
+    out["software"] = f"pneumoviewer {__version__}"
+    return {k: v for k, v in out.items() if v}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

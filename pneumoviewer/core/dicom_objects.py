@@ -1,0 +1,518 @@
+"""Builders of the DICOM objects: SEG, SR (TID 1500), GSPS and SC (highdicom).
+
+Each ``build_*`` takes a source prepared by :func:`pneumoviewer.core.dicom_out.prepare_source`
+(a header copy with its fixes), the AI result and the reading, and returns the object in
+memory; :func:`pneumoviewer.core.dicom_out.export_image` writes them. See that module for
+what each object holds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import highdicom as hd
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.sr.codedict import codes
+from pydicom.uid import generate_uid
+
+from pneumoviewer.core.errors import PneumoviewerError
+from pneumoviewer.core.readings import AIContext, Reading, provenance
+
+__all__ = [
+    "ABNORMAL_STRUCTURE",
+    "DECISION_CONCEPT",
+    "PNEUMOTHORAX",
+    "VERDICT_CONCEPT",
+    "DicomExportError",
+    "SeriesPlan",
+    "build_gsps",
+    "build_sc",
+    "build_seg",
+    "build_sr",
+    "summary_line",
+]
+
+PNEUMOTHORAX = hd.sr.CodedConcept("36118008", "SCT", "Pneumothorax")
+ABNORMAL_STRUCTURE = hd.sr.CodedConcept("49755003", "SCT", "Morphologically Abnormal Structure")
+CHEST_XRAY = hd.sr.CodedConcept("399208008", "SCT", "Plain chest X-ray")
+_SCHEME = "99PNV"  # private coding scheme of pneumoviewer's verdict and decision codes
+VERDICT_CONCEPT = hd.sr.CodedConcept("PNV001", _SCHEME, "Reader verdict on AI result")
+DECISION_CONCEPT = hd.sr.CodedConcept("PNV002", _SCHEME, "AI decision")
+_VERDICT_CODES = {
+    "agree": hd.sr.CodedConcept("AGREE", _SCHEME, "Agrees with AI"),
+    "disagree": hd.sr.CodedConcept("DISAGREE", _SCHEME, "Disagrees with AI"),
+    "unsure": hd.sr.CodedConcept("UNSURE", _SCHEME, "Unsure about AI"),
+}
+
+_MANUFACTURER = "pneumoviewer"
+_SERIES_NUMBERS = {"seg": 9101, "sr": 9102, "gsps": 9103, "sc": 9104}
+_SERIES_TEXT = {
+    "seg": "Pneumothorax segmentation (AI, reader)",
+    "sr": "Pneumothorax AI report",
+    "gsps": "Pneumothorax AI outline",
+    "sc": "Pneumothorax AI overlay (burned in)",
+}
+_AI_COLOR = (255, 215, 0)
+_READER_COLOR = (0, 220, 255)
+
+
+class DicomExportError(PneumoviewerError):
+    """One image's DICOM objects cannot be made; names the file, object and problem."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+@dataclass
+class SeriesPlan:
+    """New series UIDs, one per (study, kind), shared by every image of an export run."""
+
+    _uids: dict[tuple[str, str], str] = field(default_factory=dict)
+    _counts: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def next(self, study_uid: str, kind: str) -> tuple[str, int, int]:
+        """Return ``(series UID, series number, instance number)`` for one more object."""
+        key = (study_uid, kind)
+        uid = self._uids.setdefault(key, generate_uid())
+        self._counts[key] = self._counts.get(key, 0) + 1
+        return uid, _SERIES_NUMBERS[kind], self._counts[key]
+
+
+def _person(name: str) -> str:
+    """Format a reader name as a DICOM PN (family name; ``^`` marks a single name)."""
+    name = name.replace("\\", "/").strip() or "unknown"
+    return name if "^" in name else f"{name}^"
+
+
+def _check_mask(mask: np.ndarray | None, src: Dataset, what: str, path: Path) -> None:
+    if mask is None:
+        return
+    shape = (int(src.Rows), int(src.Columns))
+    if np.asarray(mask).shape != shape:
+        raise DicomExportError(
+            path, f"{what} has shape {np.asarray(mask).shape}, the image is {shape}"
+        )
+
+
+def _spacing(src: Dataset) -> tuple[float, float] | None:
+    for kw in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = src.get(kw)
+        if value is not None and len(value) == 2:
+            try:
+                row, col = float(value[0]), float(value[1])
+            except (TypeError, ValueError):
+                continue
+            if row > 0 and col > 0:
+                return row, col
+    return None
+
+
+def _parameters(ai: AIContext | None) -> dict[str, str]:
+    prov = provenance(ai)
+    keys = ("weights_sha256", "postprocessing", "decision_threshold")
+    return {k: prov[k] for k in keys if k in prov}
+
+
+def _common(kind: str, src: Dataset, plan: SeriesPlan) -> dict:
+    from pneumoviewer import __version__
+
+    series, number, instance = plan.next(str(src.StudyInstanceUID), kind)
+    return {
+        "series_instance_uid": series,
+        "series_number": number,
+        "sop_instance_uid": generate_uid(),
+        "instance_number": instance,
+        "manufacturer": _MANUFACTURER,
+        "manufacturer_model_name": "pneumoviewer",
+        "software_versions": str(__version__),
+        "device_serial_number": "0",
+    }
+
+
+def _segments(ai: AIContext | None, reading: Reading | None) -> list[tuple[str, np.ndarray]]:
+    """List the SEG's segments in order: ("AI", mask), ("Reader", mask), those that exist."""
+    out = []
+    ai_mask = None if ai is None else ai.mask()
+    if ai_mask is not None:
+        out.append(("AI", ai_mask))
+    reader_mask = None if reading is None else reading.mask()
+    if reader_mask is not None:
+        out.append(("Reader", reader_mask))
+    return out
+
+
+def build_seg(
+    src: Dataset,
+    *,
+    ai: AIContext | None,
+    reading: Reading | None,
+    plan: SeriesPlan,
+    path: Path,
+) -> hd.seg.Segmentation:
+    """Build the binary SEG (AI segment 1, reader segment 2 when drawn) of a prepared source."""
+    segments = _segments(ai, reading)
+    masks, descriptions = [], []
+    for label, mask in segments:
+        _check_mask(mask, src, f"{label} mask", path)
+        automatic = label == "AI"
+        algorithm = None
+        if automatic:
+            algorithm = hd.AlgorithmIdentificationSequence(
+                name=(ai.model_name or "unknown model")[:64],
+                version=(ai.model_version or "unknown")[:64],
+                family=codes.cid7162.ArtificialIntelligence,
+                parameters=_parameters(ai) or None,
+            )
+        descriptions.append(
+            hd.seg.SegmentDescription(
+                segment_number=len(masks) + 1,
+                segment_label=f"{label} pneumothorax",
+                segmented_property_category=ABNORMAL_STRUCTURE,
+                segmented_property_type=PNEUMOTHORAX,
+                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC
+                if automatic
+                else hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+                algorithm_identification=algorithm,
+            )
+        )
+        masks.append(mask)
+    if not masks:
+        raise DicomExportError(path, "SEG: no AI mask and no reader mask to store")
+    spacing = _spacing(src)
+    measures = (
+        None
+        if spacing is None
+        else hd.PixelMeasuresSequence(pixel_spacing=list(spacing), slice_thickness=1.0)
+    )
+    pixels = np.stack(masks, axis=-1)[None].astype(np.uint8)  # (1, H, W, segments)
+    seg = hd.seg.Segmentation(
+        source_images=[src],
+        pixel_array=pixels,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        content_label="PNEUMOTHORAX",
+        content_description=_SERIES_TEXT["seg"][:64],
+        content_creator_name=None if reading is None else _person(reading.reader),
+        pixel_measures=measures,
+        omit_empty_frames=False,
+        **_common("seg", src, plan),
+    )
+    seg.SeriesDescription = _SERIES_TEXT["seg"]
+    seg.PatientOrientation = src.PatientOrientation
+    return seg
+
+
+def _decision_code(state: str) -> hd.sr.CodedConcept:
+    value = re.sub(r"[^A-Z0-9]+", "_", state.upper()).strip("_")[:16] or "UNKNOWN"
+    return hd.sr.CodedConcept(value, _SCHEME, state[:64])
+
+
+def build_sr(
+    src: Dataset,
+    *,
+    ai: AIContext | None,
+    reading: Reading | None,
+    seg: hd.seg.Segmentation | None,
+    plan: SeriesPlan,
+    path: Path,
+) -> hd.sr.Comprehensive3DSR:
+    """Build the TID 1500 measurement report (probability, decision, verdict, SEG refs)."""
+    source_ref = hd.sr.SourceImageForMeasurementGroup.from_source_image(src)
+    algorithm = None
+    if ai is not None:
+        algorithm = hd.sr.AlgorithmIdentification(
+            name=(ai.model_name or "unknown model")[:64],
+            version=(ai.model_version or "unknown")[:64],
+            parameters=[f"{k}: {v}" for k, v in _parameters(ai).items()] or None,
+        )
+    measurements, evaluations = [], []
+    if ai is not None and ai.probability is not None:
+        measurements.append(
+            hd.sr.Measurement(
+                name=codes.DCM.Probability,
+                value=float(ai.probability),
+                unit=codes.UCUM.NoUnits,
+                algorithm_id=algorithm,
+            )
+        )
+    if ai is not None and ai.decision_state:
+        evaluations.append(
+            hd.sr.QualitativeEvaluation(DECISION_CONCEPT, _decision_code(ai.decision_state))
+        )
+    if reading is not None and reading.verdict is not None:
+        evaluations.append(
+            hd.sr.QualitativeEvaluation(VERDICT_CONCEPT, _VERDICT_CODES[reading.verdict.value])
+        )
+    if not measurements and not evaluations and seg is None:
+        raise DicomExportError(path, "SR: no probability, decision, verdict or SEG to report")
+    groups: list = [
+        hd.sr.MeasurementsAndQualitativeEvaluations(
+            tracking_identifier=hd.sr.TrackingIdentifier(
+                uid=generate_uid(), identifier="Image-level pneumothorax result"
+            ),
+            finding_type=PNEUMOTHORAX,
+            finding_category=ABNORMAL_STRUCTURE,
+            algorithm_id=algorithm,
+            measurements=measurements or None,
+            qualitative_evaluations=evaluations or None,
+            source_images=[source_ref],
+        )
+    ]
+    spacing = _spacing(src)
+    if seg is not None:
+        seg_source = hd.sr.SourceImageForSegmentation.from_source_image(src)
+        masks = [m for _, m in _segments(ai, reading)]
+        for item in seg.SegmentSequence:
+            number = int(item.SegmentNumber)
+            label = str(item.SegmentLabel)
+            area = []
+            if spacing is not None:
+                pixels = int(np.count_nonzero(masks[number - 1]))
+                area.append(
+                    hd.sr.Measurement(
+                        name=codes.SCT.Area,
+                        value=round(pixels * spacing[0] * spacing[1] / 100.0, 4),
+                        unit=codes.UCUM.SquareCentimeter,
+                    )
+                )
+            groups.append(
+                hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+                    tracking_identifier=hd.sr.TrackingIdentifier(
+                        uid=generate_uid(), identifier=label
+                    ),
+                    referenced_segment=hd.sr.ReferencedSegmentationFrame(
+                        sop_class_uid=seg.SOPClassUID,
+                        sop_instance_uid=seg.SOPInstanceUID,
+                        frame_number=number,  # one frame per segment (no empty frames omitted)
+                        segment_number=number,
+                        source_image=seg_source,
+                    ),
+                    finding_type=PNEUMOTHORAX,
+                    finding_category=ABNORMAL_STRUCTURE,
+                    algorithm_id=algorithm if label.startswith("AI") else None,
+                    measurements=area or None,
+                )
+            )
+    observers = hd.sr.ObservationContext(
+        observer_person_context=None
+        if reading is None
+        else hd.sr.ObserverContext(
+            observer_type=codes.DCM.Person,
+            observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(
+                name=_person(reading.reader)
+            ),
+        ),
+        observer_device_context=None
+        if ai is None
+        else hd.sr.ObserverContext(
+            observer_type=codes.DCM.Device,
+            observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+                uid=generate_uid(),
+                name=(ai.model_name or "unknown model")[:64],
+                manufacturer_name=_MANUFACTURER,
+                model_name=(ai.model_version or "unknown")[:64],
+            ),
+        ),
+    )
+    report = hd.sr.MeasurementReport(
+        observation_context=observers,
+        procedure_reported=CHEST_XRAY,
+        imaging_measurements=groups,
+    )
+    evidence = [src] if seg is None else [src, seg]
+    common = _common("sr", src, plan)
+    for kw in ("manufacturer_model_name", "software_versions", "device_serial_number"):
+        common.pop(kw)
+    sr = hd.sr.Comprehensive3DSR(
+        evidence=evidence,
+        content=report,
+        is_complete=True,
+        **common,
+    )
+    sr.SeriesDescription = _SERIES_TEXT["sr"]
+    _drop_segment_numbers(sr)
+    return sr
+
+
+def _drop_segment_numbers(ds: Dataset) -> None:
+    """Drop Referenced Segment Number where a Referenced Frame Number is given.
+
+    PS3.3 C.10.1: the segment number is only present when no frame number is; highdicom's
+    ``ReferencedSegmentationFrame`` writes both (dciodvfy error). Our SEG has one frame per
+    segment, so the frame alone identifies the segment.
+    """
+    for item in ds.get("ContentSequence", []):
+        for ref in item.get("ReferencedSOPSequence", []):
+            if "ReferencedFrameNumber" in ref and "ReferencedSegmentNumber" in ref:
+                del ref.ReferencedSegmentNumber
+        _drop_segment_numbers(item)
+
+
+def _outlines(mask: np.ndarray) -> list[np.ndarray]:
+    """Trace closed polylines around each component: (N, 2) (column, row), pixel centres."""
+    contours, _ = cv2.findContours(
+        np.ascontiguousarray(mask, dtype=np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+    )
+    lines = []
+    for contour in contours:
+        pts = contour[:, 0, :].astype(np.float64) + 0.5
+        if len(pts) < 3:  # a pixel or a one-pixel line: its bounding box
+            (c0, r0), (c1, r1) = pts.min(0) - 0.5, pts.max(0) + 0.5
+            pts = np.array([[c0, r0], [c1, r0], [c1, r1], [c0, r1]])
+        lines.append(np.vstack([pts, pts[:1]]))
+    return lines
+
+
+def summary_line(ai: AIContext | None, reading: Reading | None) -> str:
+    """Return the one-line text of the GSPS and the SC: AI result, model, reader."""
+    parts = []
+    if ai is not None:
+        p = "n/a" if ai.probability is None else f"{ai.probability:.2f}"
+        state = f" {ai.decision_state}" if ai.decision_state else ""
+        parts.append(
+            f"AI pneumothorax p={p}{state} ({ai.model_name or 'model'}"
+            f" {ai.model_version or ''})".replace(" )", ")")
+        )
+    if reading is not None:
+        verdict = reading.verdict.value if reading.verdict is not None else "no verdict"
+        parts.append(f"reader {reading.reader}: {verdict}")
+    return "; ".join(parts) or "pneumoviewer"
+
+
+def build_gsps(
+    src: Dataset,
+    *,
+    ai: AIContext | None,
+    reading: Reading | None,
+    plan: SeriesPlan,
+    path: Path,
+) -> hd.pr.GrayscaleSoftcopyPresentationState:
+    """Build the GSPS: outlines (AI yellow, reader cyan) and a one-line text annotation."""
+    annotations, layers = [], []
+    for order, (label, mask) in enumerate(_segments(ai, reading), start=1):
+        _check_mask(mask, src, f"{label} mask", path)
+        color = _AI_COLOR if label == "AI" else _READER_COLOR
+        layer = hd.pr.GraphicLayer(
+            layer_name=label.upper(),
+            order=order,
+            description=f"{label} pneumothorax outline",
+            display_color=hd.color.CIELabColor.from_rgb(*color),
+        )
+        layers.append(layer)
+        objects = [
+            hd.pr.GraphicObject(
+                graphic_type=hd.pr.GraphicTypeValues.POLYLINE,
+                graphic_data=line,
+                units=hd.pr.AnnotationUnitsValues.PIXEL,
+            )
+            for line in _outlines(mask)
+        ]
+        if objects:
+            annotations.append(
+                hd.pr.GraphicAnnotation(
+                    referenced_images=[src], graphic_layer=layer, graphic_objects=objects
+                )
+            )
+    text_layer = hd.pr.GraphicLayer(
+        layer_name="TEXT",
+        order=len(layers) + 1,
+        description="pneumoviewer result",
+        display_color=hd.color.CIELabColor.from_rgb(255, 255, 255),
+    )
+    layers.append(text_layer)
+    rows, cols = int(src.Rows), int(src.Columns)
+    margin = max(2.0, 0.01 * cols)
+    text = hd.pr.TextObject(
+        text_value=summary_line(ai, reading)[:1024],
+        units=hd.pr.AnnotationUnitsValues.PIXEL,
+        bounding_box=(margin, margin, cols - margin, margin + 0.04 * rows),
+        text_justification=hd.pr.TextJustificationValues.LEFT,
+    )
+    annotations.append(
+        hd.pr.GraphicAnnotation(
+            referenced_images=[src], graphic_layer=text_layer, text_objects=[text]
+        )
+    )
+    gsps = hd.pr.GrayscaleSoftcopyPresentationState(
+        referenced_images=[src],
+        content_label="PNEUMOTHORAX",
+        content_description=_SERIES_TEXT["gsps"][:64],
+        graphic_annotations=annotations,
+        graphic_layers=layers,
+        content_creator_name=None if reading is None else _person(reading.reader),
+        **_common("gsps", src, plan),
+    )
+    gsps.SeriesDescription = _SERIES_TEXT["gsps"]
+    gsps.Laterality = ""  # General Series type 2C; a chest is not a paired structure
+    return gsps
+
+
+def _provenance_lines(ai: AIContext | None, reading: Reading | None) -> list[str]:
+    prov = provenance(ai, reading)
+    return [f"{k}: {v}" for k, v in prov.items()]
+
+
+def build_sc(
+    src: Dataset,
+    display: np.ndarray,
+    *,
+    ai: AIContext | None,
+    reading: Reading | None,
+    plan: SeriesPlan,
+    path: Path,
+) -> hd.sc.SCImage:
+    """Build the SC: the PNG export's picture (overlay + legend + text) burned in, RGB."""
+    from pneumoviewer.core.export import render_annotated_png
+    from pneumoviewer.core.overlay import OverlayStyle
+
+    display = np.asarray(display)
+    if display.shape != (int(src.Rows), int(src.Columns)) or display.dtype != np.uint8:
+        raise DicomExportError(
+            path, f"SC: display image {display.shape} {display.dtype} does not match the source"
+        )
+    ai_mask = None if ai is None else ai.mask()
+    _check_mask(ai_mask, src, "AI mask", path)
+    lines = [summary_line(ai, reading)]
+    prov = provenance(ai, reading)
+    if "postprocessing" in prov:
+        lines.append(f"post-processing: {prov['postprocessing']}")
+    if "weights_sha256" in prov:
+        lines.append(f"weights sha256: {prov['weights_sha256'][:60]}")
+    rgb = render_annotated_png(
+        display,
+        ground_truth=None,
+        prediction=ai_mask,
+        style=OverlayStyle(),
+        title="Pneumothorax AI (not a medical device)",
+        lines=lines,
+    )
+    spacing = _spacing(src)
+    common = _common("sc", src, plan)
+    for kw in ("manufacturer_model_name", "software_versions", "device_serial_number"):
+        common.pop(kw)
+    sc = hd.sc.SCImage.from_ref_dataset(
+        ref_dataset=src,
+        pixel_array=np.ascontiguousarray(rgb),
+        photometric_interpretation=hd.PhotometricInterpretationValues.RGB,
+        bits_allocated=8,
+        coordinate_system=hd.CoordinateSystemNames.PATIENT,
+        pixel_spacing=spacing,
+        patient_orientation=tuple(str(v) for v in src.PatientOrientation),
+        transfer_syntax_uid=pydicom.uid.ExplicitVRLittleEndian,
+        **common,
+    )
+    sc.BurnedInAnnotation = "YES"
+    if "Laterality" not in sc:
+        sc.Laterality = ""  # General Series type 2C; a chest is not a paired structure
+    sc.SeriesDescription = _SERIES_TEXT["sc"]
+    sc.ImageComments = "\n".join(_provenance_lines(ai, reading))[:10240]
+    sc.DerivationDescription = "pneumoviewer overlay burned into the source image"[:1024]
+    return sc

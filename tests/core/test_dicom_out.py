@@ -1,0 +1,341 @@
+"""DICOM SEG / SR / GSPS / SC out: valid (dciodvfy), round-trip (highdicom), all-or-nothing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import cv2
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+from pydicom.sr.codedict import codes
+
+from pneumoviewer.core import dicom_out, rle
+from pneumoviewer.core.dicom_out import (
+    DICOM_KINDS,
+    DicomExportError,
+    SeriesPlan,
+    export_image,
+    parse_kinds,
+    prepare_source,
+)
+from pneumoviewer.core.ground_truth import read_rle_csv
+from pneumoviewer.core.readings import AIContext, Reading, Verdict
+
+DCIODVFY = shutil.which("dciodvfy")
+needs_dciodvfy = pytest.mark.skipif(
+    DCIODVFY is None,
+    reason="dciodvfy not installed (Debian package dicom3tools; .ci/run installs it)",
+)
+
+
+@pytest.fixture(scope="module")
+def case(samples_dir, sample_csv):
+    """A positive sample image with its ground-truth mask as the AI mask and a reader mask."""
+    truth = read_rle_csv(sample_csv)
+    image_id = next(i for i in truth.ids() if truth.is_positive(i))
+    source = samples_dir / f"{image_id}.dcm"
+    ai_mask = truth.mask(image_id)
+    reader_mask = np.zeros_like(ai_mask)
+    reader_mask[300:520, 100:300] = True
+    reader_mask[700, 700] = True  # a one-pixel component
+    ai = AIContext.build(
+        probability=0.8125,
+        model_name="demo",
+        model_version="2026.11",
+        weights_sha256={"segmenter.safetensors": "ab" * 32},
+        postprocess={"scheme": "triplet", "bottom_threshold": 0.4, "min_area": 10},
+        decision_threshold=0.5,
+        decision_state="positive",
+        mask=ai_mask,
+    )
+    reading = Reading(
+        image_id=image_id,
+        verdict=Verdict.DISAGREE,
+        note="rim is larger",
+        reader="jdoe",
+        time="2026-11-30T04:00:00.000+00:00",
+        mask_rle=rle.encode(reader_mask),
+        mask_shape=reader_mask.shape,
+    )
+    return source, image_id, ai, reading, ai_mask, reader_mask
+
+
+@pytest.fixture(scope="module")
+def written(case, tmp_path_factory):
+    source, _, ai, reading, _, _ = case
+    out = tmp_path_factory.mktemp("dicom")
+    paths = export_image(source, out, ai=ai, reading=reading)
+    return dict(zip(DICOM_KINDS, paths, strict=True))
+
+
+@pytest.fixture(scope="module")
+def ai_only(case, tmp_path_factory):
+    source, _, ai, _, _, _ = case
+    out = tmp_path_factory.mktemp("dicom_ai")
+    return dict(zip(DICOM_KINDS, export_image(source, out, ai=ai), strict=True))
+
+
+def dciodvfy_errors(path):
+    proc = subprocess.run([DCIODVFY, str(path)], capture_output=True, text=True, timeout=120)
+    lines = (proc.stdout + proc.stderr).splitlines()
+    return [line for line in lines if line.startswith("Error")]
+
+
+@needs_dciodvfy
+@pytest.mark.parametrize("kind", DICOM_KINDS)
+def test_every_object_passes_dciodvfy(written, ai_only, kind):
+    assert dciodvfy_errors(written[kind]) == []
+    assert dciodvfy_errors(ai_only[kind]) == []  # one-segment SEG and the SR referring to it
+
+
+def test_files_are_named_by_image_and_kind(written, case):
+    _, image_id, *_ = case
+    assert [p.name for p in written.values()] == [f"{image_id}_{k}.dcm" for k in DICOM_KINDS]
+
+
+def test_same_patient_and_study_new_series(written, case):
+    source = pydicom.dcmread(case[0], stop_before_pixels=True)
+    series = set()
+    for kind, path in written.items():
+        ds = pydicom.dcmread(path)
+        assert ds.PatientID == source.PatientID, kind
+        assert ds.StudyInstanceUID == source.StudyInstanceUID, kind
+        assert ds.SeriesInstanceUID != source.SeriesInstanceUID, kind
+        assert ds.SOPInstanceUID != source.SOPInstanceUID, kind
+        series.add(ds.SeriesInstanceUID)
+        if "PatientAge" in ds:  # the samples' '69' is not a valid AS value
+            assert ds.PatientAge == f"{int(source.PatientAge):03d}Y", kind
+    assert len(series) == 4
+
+
+def test_seg_round_trips_the_exact_masks(written, case):
+    _, image_id, _, _, ai_mask, reader_mask = case
+    seg = hd.seg.segread(written["seg"])
+    assert seg.get_segment_numbers() == [1, 2]
+    pixels = seg.get_pixels_by_source_instance([image_id], segment_numbers=[1, 2])
+    np.testing.assert_array_equal(pixels[0, :, :, 0].astype(bool), ai_mask)
+    np.testing.assert_array_equal(pixels[0, :, :, 1].astype(bool), reader_mask)
+    for number in (1, 2):
+        desc = seg.get_segment_description(number)
+        assert desc.segmented_property_type == codes.SCT.Pneumothorax
+        assert desc.segmented_property_category.value == "49755003"
+    ai_desc = seg.get_segment_description(1)
+    assert ai_desc.algorithm_type == hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC
+    algorithm = ai_desc.algorithm_identification[0]
+    assert (algorithm.AlgorithmName, algorithm.AlgorithmVersion) == ("demo", "2026.11")
+    assert "bottom_threshold=0.4" in algorithm.AlgorithmParameters
+    assert "ab" * 32 in algorithm.AlgorithmParameters
+    assert seg.get_segment_description(2).algorithm_type.value == "MANUAL"
+    assert str(seg.ContentCreatorName) == "jdoe^"
+    assert (
+        seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0].ReferencedSOPInstanceUID
+        == image_id
+    )
+
+
+def test_ai_only_seg_has_one_segment(ai_only, case):
+    _, image_id, _, _, ai_mask, _ = case
+    seg = hd.seg.segread(ai_only["seg"])
+    assert seg.get_segment_numbers() == [1] and seg.NumberOfFrames == 1
+    pixels = seg.get_pixels_by_source_instance([image_id], segment_numbers=[1])
+    np.testing.assert_array_equal(pixels[0, :, :, 0].astype(bool), ai_mask)
+
+
+def _code_values(group, concept):
+    return [e.value.value for e in group.get_qualitative_evaluations(name=concept)]
+
+
+def test_sr_round_trips_probability_verdict_and_seg_reference(written, case):
+    _, image_id, *_ = case
+    seg = pydicom.dcmread(written["seg"], stop_before_pixels=True)
+    sr = hd.sr.srread(written["sr"])
+    assert sr.SeriesDescription == "Pneumothorax AI report"
+    (group,) = sr.content.get_image_measurement_groups()
+    (probability,) = group.get_measurements(name=codes.DCM.Probability)
+    assert probability.value == pytest.approx(0.8125)
+    assert _code_values(group, dicom_out.VERDICT_CONCEPT) == ["DISAGREE"]
+    assert _code_values(group, dicom_out.DECISION_CONCEPT) == ["POSITIVE"]
+    rois = sr.content.get_planar_roi_measurement_groups()
+    assert len(rois) == 2
+    for number, roi in enumerate(rois, start=1):
+        ref = roi[0].ContentSequence
+        items = [i for i in ref if i.name == codes.DCM.ReferencedSegmentationFrame]
+        sop = items[0].ReferencedSOPSequence[0]
+        assert sop.ReferencedSOPInstanceUID == seg.SOPInstanceUID
+        assert int(sop.ReferencedFrameNumber) == number
+    # area of the reader's segment: pixels x spacing^2, in cm^2
+    (area,) = rois[1].get_measurements(name=codes.SCT.Area)
+    spacing = [
+        float(v)
+        for v in seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing
+    ]
+    assert area.value == pytest.approx(case[5].sum() * spacing[0] * spacing[1] / 100, rel=1e-4)
+    # the reader is the person observer, the model the device observer
+    text = str(sr.ContentSequence)
+    assert "jdoe" in text and "demo" in text
+    evidence = {
+        i.ReferencedSOPInstanceUID
+        for s in sr.CurrentRequestedProcedureEvidenceSequence
+        for r in s.ReferencedSeriesSequence
+        for i in r.ReferencedSOPSequence
+    }
+    assert evidence == {image_id, seg.SOPInstanceUID}
+
+
+def test_gsps_outlines_the_masks_and_says_one_line(written, case):
+    _, image_id, _, _, ai_mask, reader_mask = case
+    gsps = pydicom.dcmread(written["gsps"])
+    assert (
+        gsps.ReferencedSeriesSequence[0].ReferencedImageSequence[0].ReferencedSOPInstanceUID
+        == image_id
+    )
+    layers = {a.GraphicLayer: a for a in gsps.GraphicAnnotationSequence}
+    assert set(layers) == {"AI", "READER", "TEXT"}
+    for name, mask in (("AI", ai_mask), ("READER", reader_mask)):
+        n_components = cv2.connectedComponents(mask.astype(np.uint8))[0] - 1
+        near = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        edge = mask & ~cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        objects = layers[name].GraphicObjectSequence
+        assert len(objects) == n_components
+        for obj in objects:
+            assert obj.GraphicType == "POLYLINE" and obj.GraphicAnnotationUnits == "PIXEL"
+            pts = np.asarray(obj.GraphicData, float).reshape(-1, 2)
+            assert np.array_equal(pts[0], pts[-1])  # closed
+            cols = np.clip(np.floor(pts[:, 0] - 0.5).astype(int), 0, mask.shape[1] - 1)
+            rows = np.clip(np.floor(pts[:, 1] - 0.5).astype(int), 0, mask.shape[0] - 1)
+            assert near[rows, cols].all()  # every vertex on (or at a corner of) the mask
+        # every boundary pixel of the mask is within a pixel of some polyline segment
+        drawn = np.zeros(mask.shape, np.uint8)
+        for obj in objects:
+            pts = np.asarray(obj.GraphicData, float).reshape(-1, 1, 2) - 0.5
+            cv2.polylines(drawn, [np.round(pts).astype(np.int32)], False, 1)
+        close = cv2.dilate(drawn, np.ones((3, 3), np.uint8)).astype(bool)
+        assert close[edge].mean() > 0.99
+    (text,) = layers["TEXT"].TextObjectSequence
+    assert text.UnformattedTextValue == (
+        "AI pneumothorax p=0.81 positive (demo 2026.11); reader jdoe: disagree"
+    )
+
+
+def test_sc_has_the_overlay_burned_in(written, case):
+    from pneumoviewer.core.dicom_io import load_xray
+    from pneumoviewer.core.export import render_annotated_png
+    from pneumoviewer.core.overlay import OverlayStyle
+
+    source, _, ai, reading, ai_mask, _ = case
+    sc = pydicom.dcmread(written["sc"])
+    assert sc.BurnedInAnnotation == "YES"
+    assert sc.PhotometricInterpretation == "RGB" and list(sc.PatientOrientation) == ["L", "F"]
+    expected = render_annotated_png(
+        load_xray(source).pixels,
+        ground_truth=None,
+        prediction=ai_mask,
+        style=OverlayStyle(),
+        title="Pneumothorax AI (not a medical device)",
+        lines=[
+            dicom_out.summary_line(ai, reading),
+            "post-processing: bottom_threshold=0.4, min_area=10, scheme=triplet",
+            "weights sha256: segmenter.safetensors=" + ("ab" * 32)[:38],
+        ],
+    )
+    np.testing.assert_array_equal(sc.pixel_array, expected)
+    for key in ("model: demo", "model_version: 2026.11", "reader: jdoe", "weights_sha256"):
+        assert key in sc.ImageComments
+
+
+def test_series_plan_shares_series_within_a_study(case, tmp_path):
+    source, _, ai, *_ = case
+    plan = SeriesPlan()
+    first = export_image(source, tmp_path / "a", ai=ai, kinds=["seg"], plan=plan)
+    second = export_image(source, tmp_path / "b", ai=ai, kinds="seg", plan=plan)
+    a, b = (pydicom.dcmread(p[0], stop_before_pixels=True) for p in (first, second))
+    assert a.SeriesInstanceUID == b.SeriesInstanceUID
+    assert (a.InstanceNumber, b.InstanceNumber) == (1, 2)
+
+
+def test_parse_kinds():
+    assert parse_kinds("sc, seg") == ("seg", "sc")
+    assert parse_kinds(["SR"]) == ("sr",)
+    with pytest.raises(ValueError, match="unknown DICOM object kind.*'pdf'"):
+        parse_kinds("seg,pdf")
+
+
+def _broken_copy(source, tmp_path, **changes):
+    ds = pydicom.dcmread(source)
+    for key, value in changes.items():
+        if value is None:
+            delattr(ds, key)
+        else:
+            setattr(ds, key, value)
+    path = tmp_path / "broken.dcm"
+    ds.save_as(path)
+    return path
+
+
+def test_source_without_study_uid_gets_a_clear_message_and_nothing_is_written(case, tmp_path):
+    source, _, ai, reading, *_ = case
+    broken = _broken_copy(source, tmp_path, StudyInstanceUID=None)
+    out = tmp_path / "out"
+    with pytest.raises(DicomExportError, match=r"broken\.dcm: source lacks StudyInstanceUID"):
+        export_image(broken, out, ai=ai, reading=reading)
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_lateral_view_without_orientation_is_refused(case, tmp_path):
+    source, _, ai, *_ = case
+    broken = _broken_copy(source, tmp_path, ViewPosition="LL")
+    with pytest.raises(DicomExportError, match=r"no Patient Orientation .*\(LL\)"):
+        export_image(broken, tmp_path / "out", ai=ai)
+    oriented = _broken_copy(source, tmp_path, ViewPosition="LL", PatientOrientation=["P", "F"])
+    assert prepare_source(pydicom.dcmread(oriented), oriented).PatientOrientation == ["P", "F"]
+
+
+def test_mask_of_another_size_is_refused(case, tmp_path):
+    source, image_id, ai, *_ = case
+    small = AIContext.build(probability=0.5, mask=np.ones((10, 10), bool))
+    with pytest.raises(DicomExportError, match=r"SEG|AI mask has shape \(10, 10\)"):
+        export_image(source, tmp_path, ai=small)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_nothing_to_store(case, tmp_path):
+    source, *_ = case
+    with pytest.raises(DicomExportError, match="no AI mask and no reader mask"):
+        export_image(source, tmp_path, ai=AIContext(probability=0.2), kinds="seg")
+    # without masks, an SR of the probability alone is fine
+    (sr_path,) = export_image(source, tmp_path, ai=AIContext(probability=0.2), kinds="sr")
+    (group,) = hd.sr.srread(sr_path).content.get_image_measurement_groups()
+    assert group.get_measurements(name=codes.DCM.Probability)[0].value == pytest.approx(0.2)
+
+
+def test_existing_files_are_not_overwritten(case, tmp_path):
+    source, _, ai, *_ = case
+    (path,) = export_image(source, tmp_path, ai=ai, kinds="seg")
+    before = path.read_bytes()
+    with pytest.raises(DicomExportError, match="not overwritten"):
+        export_image(source, tmp_path, ai=ai, kinds="seg,sr")
+    assert path.read_bytes() == before and len(list(tmp_path.iterdir())) == 1
+    export_image(source, tmp_path, ai=ai, kinds="seg,sr", overwrite=True)
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_a_failed_write_removes_the_files_already_written(case, tmp_path, monkeypatch):
+    import pneumoviewer.core.io as io
+
+    source, _, ai, reading, *_ = case
+    real = io.atomic_write_bytes
+    calls = []
+
+    def failing(path, data, **kw):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real(path, data, **kw)
+
+    monkeypatch.setattr(io, "atomic_write_bytes", failing)
+    with pytest.raises(OSError, match="disk full"):
+        export_image(source, tmp_path, ai=ai, reading=reading)
+    assert len(calls) == 3 and list(tmp_path.iterdir()) == []
