@@ -6,15 +6,17 @@ optional header whose first field is ``ImageId`` (``ImageId,EncodedPixels`` or
 (or an empty string) for an image without pneumothorax; several lines for one image are
 several regions, OR'd into one mask; blank lines are ignored.
 
-Validation is split in two so that one bad row never makes a table unusable:
+One bad line or row never makes a table unusable:
 
-* structural problems (a line without exactly one comma, an empty image id, undecodable
-  bytes) raise :class:`~pneumoviewer.core.errors.GroundTruthError` with the file and line
-  at read time;
-* run-length strings are kept as text and decoded lazily: :meth:`GroundTruth.mask` raises
-  :class:`~pneumoviewer.core.errors.RLEError` naming the image (and file and line) for a
-  malformed string, only for that image. :meth:`GroundTruth.validate` checks every string
-  at once (without building masks) for a report.
+* a line that is not ``id,rle`` (wrong number of fields) or has an empty image id is
+  skipped and listed in :attr:`GroundTruth.problems` (a
+  :class:`~pneumoviewer.core.errors.GroundTruthError` with the file and line each). Only
+  a file that cannot be read at all (missing, not UTF-8) or has no usable line raises;
+* run-length strings are kept as text and decoded lazily: :meth:`GroundTruth.lookup`
+  returns an image's mask, or, when one of its rows is malformed, no ground truth for that
+  image and the problem (an :class:`~pneumoviewer.core.errors.RLEError` naming the image,
+  file and line); :meth:`GroundTruth.mask` raises it instead. :meth:`GroundTruth.validate`
+  checks every string at once (without building masks) for a report.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import gzip
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +32,33 @@ import numpy as np
 from pneumoviewer.core import rle
 from pneumoviewer.core.errors import GroundTruthError, RLEError
 
-__all__ = ["GroundTruth", "find_ground_truth_csv", "read_rle_csv"]
+__all__ = ["GroundTruth", "ImageTruth", "find_ground_truth_csv", "read_rle_csv"]
 
 _EMPTY = ("", "-1")
+
+
+@dataclass(frozen=True, slots=True)
+class ImageTruth:
+    """The ground truth of one image, or why it has none (see :meth:`GroundTruth.lookup`).
+
+    Attributes
+    ----------
+    image_id : str
+        The image.
+    mask : np.ndarray or None
+        bool (H, W), the union of the image's regions (all False for ``-1``); None when
+        a row is malformed (the image's ground truth is blanked).
+    positive : bool or None
+        Whether the image has a region; None when blanked.
+    problem : RLEError or None
+        The malformed row (image, file and line in its message), else None.
+
+    """
+
+    image_id: str
+    mask: np.ndarray | None
+    positive: bool | None
+    problem: RLEError | None = None
 
 
 class GroundTruth:
@@ -57,6 +84,8 @@ class GroundTruth:
     ) -> None:
         self.path = Path(path) if path is not None else None
         self.relative = relative
+        #: Lines of the CSV that were skipped (wrong field count, empty id), in file order.
+        self.problems: list[GroundTruthError] = []
         self._rows: dict[str, list[tuple[str, int | None]]] = {}
         for image_id, encoded, line in rows:
             self._rows.setdefault(image_id, []).append((encoded, line))
@@ -137,6 +166,34 @@ class GroundTruth:
                 out |= region
         return np.zeros(shape, dtype=bool) if out is None else out
 
+    def lookup(self, image_id: str, shape: tuple[int, int] = (1024, 1024)) -> ImageTruth | None:
+        """Return one image's ground truth without raising for a malformed row.
+
+        Parameters
+        ----------
+        image_id : str
+            The image (SOPInstanceUID).
+        shape : tuple of int
+            ``(H, W)`` of the image.
+
+        Returns
+        -------
+        ImageTruth or None
+            None when the image is not in the table. A malformed row (or one that does
+            not fit ``shape``) blanks this image's ground truth only: ``mask`` and
+            ``positive`` are None and ``problem`` says what is wrong.
+
+        """
+        if image_id not in self._rows:
+            return None
+        try:
+            mask = self.mask(image_id, shape)
+        except RLEError as exc:
+            return ImageTruth(image_id=image_id, mask=None, positive=None, problem=exc)
+        if mask is None:  # not reached: the id is in the table
+            return None
+        return ImageTruth(image_id=image_id, mask=mask, positive=bool(mask.any()))
+
     def validate(self, shape: tuple[int, int] = (1024, 1024)) -> list[RLEError]:
         """Check every run-length string without building masks.
 
@@ -202,18 +259,21 @@ def read_rle_csv(path: str | os.PathLike, *, relative: bool = True) -> GroundTru
     Returns
     -------
     GroundTruth
-        Masks are decoded lazily by :meth:`GroundTruth.mask`.
+        Masks are decoded lazily. Lines that are not ``id,rle`` (wrong number of fields)
+        or have an empty image id are skipped and listed in ``.problems`` (one
+        :class:`GroundTruthError` each, naming the file and the 1-based line).
 
     Raises
     ------
     GroundTruthError
-        Missing or unreadable file, not UTF-8, or a line that is not ``id,rle`` (the
-        message names the file and the 1-based line number).
+        Missing or unreadable file, not UTF-8, or no usable line at all while some lines
+        are bad (e.g. a file that is not a run-length table).
 
     """
     path = Path(path)
     text = _read_text(path)
     rows: list[tuple[str, str, int]] = []
+    problems: list[GroundTruthError] = []
     seen_content = False
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -224,16 +284,31 @@ def read_rle_csv(path: str | os.PathLike, *, relative: bool = True) -> GroundTru
             if _unquote(fields[0]).lower() == "imageid":
                 continue  # header
         if len(fields) != 2:
-            raise GroundTruthError(
-                path,
-                f"expected 2 fields 'ImageId,EncodedPixels', found {len(fields)}: {line[:60]!r}",
-                number,
+            problems.append(
+                GroundTruthError(
+                    path,
+                    f"line skipped: expected 2 fields 'ImageId,EncodedPixels', found "
+                    f"{len(fields)}: {line[:60]!r}",
+                    number,
+                )
             )
+            continue
         image_id = _unquote(fields[0])
         if not image_id:
-            raise GroundTruthError(path, "empty ImageId", number)
+            problems.append(GroundTruthError(path, "line skipped: empty ImageId", number))
+            continue
         rows.append((image_id, _unquote(fields[1]), number))
-    return GroundTruth(rows, path=path, relative=relative)
+    if problems and not rows:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more bad lines)" if len(problems) > 1 else ""
+        raise GroundTruthError(
+            path,
+            f"no usable line: this is not an 'ImageId,EncodedPixels' table; line "
+            f"{first.line}: {first.problem.removeprefix('line skipped: ')}{more}",
+        )
+    truth = GroundTruth(rows, path=path, relative=relative)
+    truth.problems = problems
+    return truth
 
 
 def _candidates(folder: str) -> list[str]:

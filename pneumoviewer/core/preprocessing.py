@@ -5,6 +5,12 @@ that turns a display image into a model input. The viewer, the CLI and
 :mod:`model_training` all call these functions, so a model sees at inference exactly
 the contrast it was trained with (the parameters travel in the model manifest through
 :meth:`ClaheParams.to_dict` / :meth:`ClaheParams.from_dict`).
+
+Padding (DICOM Pixel Padding Value pixels, ``XrayImage.padding``) is left out of CLAHE:
+before the equalisation each padding pixel takes the value of the nearest image pixel
+(so the tiles along a padded border see image content, not a block of one grey level),
+and afterwards padding pixels are 0 again. In the display and in the model input padding
+is 0, black, like the black border of a collimated film.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import numpy as np
 __all__ = [
     "ClaheParams",
     "clahe",
+    "fill_padding",
     "normalise",
     "resize_image",
     "resize_probability",
@@ -129,8 +136,57 @@ def _check_normalisation(mean: float, std: float, channels: int) -> None:
         raise ValueError(f"mean must be finite, got {mean!r}")
 
 
-def clahe(image: np.ndarray, params: ClaheParams = ClaheParams()) -> np.ndarray:  # noqa: B008
-    """Apply CLAHE to a grayscale image.
+def _check_padding(padding: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Return the padding mask as bool of ``shape``; None when absent or empty."""
+    if padding is None:
+        return None
+    if not isinstance(padding, np.ndarray) or padding.shape != shape:
+        raise ValueError(
+            f"padding must be a bool array of the image's shape {shape}, "
+            f"got {getattr(padding, 'shape', type(padding))}"
+        )
+    padding = padding.astype(bool, copy=False)
+    return padding if padding.any() else None
+
+
+def fill_padding(image: np.ndarray, padding: np.ndarray) -> np.ndarray:
+    """Give each padding pixel the value of the nearest non-padding pixel.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        uint8, shape (H, W).
+    padding : numpy.ndarray
+        bool, shape (H, W); True on padding pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 (H, W), a new array; equal to ``image`` outside the padding. All zeros when
+        every pixel is padding. (Euclidean nearest pixel, OpenCV's distance transform:
+        ~40-80 ms at 1024x1024, only paid by images that have padding.)
+
+    """
+    _check_gray_uint8(image)
+    mask = _check_padding(padding, image.shape)
+    if mask is None:
+        return image.copy()
+    if mask.all():
+        return np.zeros_like(image)
+    _, labels = cv2.distanceTransformWithLabels(
+        mask.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    # Labels number the zero (non-padding) pixels in raster order, from 1.
+    return np.ascontiguousarray(image[~mask][labels - 1])
+
+
+def clahe(
+    image: np.ndarray,
+    params: ClaheParams = ClaheParams(),  # noqa: B008
+    *,
+    padding: np.ndarray | None = None,
+) -> np.ndarray:
+    """Apply CLAHE to a grayscale image, leaving padding out.
 
     Parameters
     ----------
@@ -138,6 +194,9 @@ def clahe(image: np.ndarray, params: ClaheParams = ClaheParams()) -> np.ndarray:
         uint8, shape (H, W).
     params : ClaheParams
         Clip limit and tile grid.
+    padding : numpy.ndarray or None
+        bool (H, W), True on padding pixels (``XrayImage.padding``): they do not take
+        part in the equalisation (see :func:`fill_padding`) and are 0 in the result.
 
     Returns
     -------
@@ -147,11 +206,16 @@ def clahe(image: np.ndarray, params: ClaheParams = ClaheParams()) -> np.ndarray:
     Raises
     ------
     ValueError
-        If ``image`` is not a 2-D uint8 array.
+        If ``image`` is not a 2-D uint8 array or ``padding`` does not match it.
 
     """
     _check_gray_uint8(image)
-    return _clahe_object(params).apply(np.ascontiguousarray(image))
+    mask = _check_padding(padding, image.shape)
+    if mask is None:
+        return _clahe_object(params).apply(np.ascontiguousarray(image))
+    out = _clahe_object(params).apply(fill_padding(image, mask))
+    out[mask] = 0
+    return out
 
 
 def resize_image(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
@@ -188,12 +252,14 @@ def to_model_input(
     mean: float,
     std: float,
     channels: int,
+    padding: np.ndarray | None = None,
 ) -> np.ndarray:
     """Turn a display image into a network input.
 
-    CLAHE (when ``clahe_params`` is not None) on the full-resolution image, then resize
-    to ``(size, size)`` (``INTER_AREA`` when shrinking), scale to [0, 1], normalise as
-    ``(x - mean) / std`` and replicate to ``channels``.
+    CLAHE (when ``clahe_params`` is not None, padding left out) on the full-resolution
+    image, padding pixels set to 0, then resize to ``(size, size)`` (``INTER_AREA`` when
+    shrinking), scale to [0, 1], normalise as ``(x - mean) / std`` and replicate to
+    ``channels``.
 
     Parameters
     ----------
@@ -207,6 +273,9 @@ def to_model_input(
         Normalisation on the [0, 1] scale; ``std`` > 0.
     channels : int
         Number of (identical) channels, >= 1.
+    padding : numpy.ndarray or None
+        bool (H, W) padding pixels (``XrayImage.padding``): 0 (black) in the input,
+        as in the display, and left out of CLAHE.
 
     Returns
     -------
@@ -216,8 +285,12 @@ def to_model_input(
     """
     _check_gray_uint8(image)
     _check_normalisation(mean, std, channels)  # before the (costly) CLAHE
+    mask = _check_padding(padding, image.shape)
     if clahe_params is not None:
-        image = clahe(image, clahe_params)
+        image = clahe(image, clahe_params, padding=mask)
+    elif mask is not None:
+        image = image.copy()
+        image[mask] = 0
     small = resize_image(image, int(size))
     return normalise(small, mean=mean, std=std, channels=channels)
 

@@ -82,13 +82,47 @@ def test_absolute_table(tmp_path):
         ("a,1 2\n , 1 2\n", 2, "empty ImageId"),
     ],
 )
-def test_malformed_line_names_file_and_line(tmp_path, text, line, fragment):
+def test_malformed_line_is_skipped_and_listed_with_file_and_line(tmp_path, text, line, fragment):
     path = _write(tmp_path, text, bom=True)
-    with pytest.raises(GroundTruthError) as info:
+    table = read_rle_csv(path)  # the rest of the table is used
+    assert table.ids() == ["a"] and table.mask("a", SHAPE).sum() == 2
+    (problem,) = table.problems
+    assert isinstance(problem, GroundTruthError)
+    assert problem.line == line and problem.path == path
+    assert f"{path}, line {line}: line skipped" in str(problem)
+    assert fragment in str(problem)
+
+
+def test_several_bad_lines_are_all_listed(tmp_path):
+    path = _write(tmp_path, "a,1 2\nb;1 2\nc,3 4\n,5 6\nd,1,2,3\ne,-1\n")
+    table = read_rle_csv(path)
+    assert table.ids() == ["a", "c", "e"]
+    assert [(p.line, p.problem.split(":")[0]) for p in table.problems] == [
+        (2, "line skipped"),
+        (4, "line skipped"),
+        (5, "line skipped"),
+    ]
+    assert "empty ImageId" in table.problems[1].problem and "found 4" in table.problems[2].problem
+
+
+def test_a_file_without_any_usable_line_is_refused(tmp_path):
+    path = _write(tmp_path, "name;value\nx;1\ny;2\n")
+    with pytest.raises(GroundTruthError, match=r"no usable line.*line 1.*2 more bad lines"):
         read_rle_csv(path)
-    assert info.value.line == line and info.value.path == path
-    assert f"{path}, line {line}" in str(info.value)
-    assert fragment in str(info.value)
+
+
+def test_lookup_blanks_one_image_with_a_bad_row(tmp_path):
+    path = _write(tmp_path, "good,1 2\nbad,1 2\nbad,1 2 3\nneg,-1\n")
+    table = read_rle_csv(path)
+    good, bad, neg = (table.lookup(i, SHAPE) for i in ("good", "bad", "neg"))
+    assert good.problem is None and good.positive is True and good.mask.sum() == 2
+    assert neg.problem is None and neg.positive is False and not neg.mask.any()
+    assert bad.mask is None and bad.positive is None
+    assert isinstance(bad.problem, RLEError) and bad.problem.image_id == "bad"
+    assert f"{path}, line 3" in str(bad.problem)
+    assert table.lookup("unknown", SHAPE) is None
+    # a row that does not fit the image blanks that image too
+    assert table.lookup("good", (1, 2)).problem is not None
 
 
 def test_bad_rle_row_only_breaks_its_image(tmp_path):

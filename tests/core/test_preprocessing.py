@@ -10,6 +10,7 @@ import pytest
 from pneumoviewer.core.preprocessing import (
     ClaheParams,
     clahe,
+    fill_padding,
     normalise,
     resize_image,
     resize_probability,
@@ -185,3 +186,58 @@ def test_normalise_matches_to_model_input_and_accepts_float_planes():
         [[[-2, 3]]],
         atol=1e-6,
     )
+
+
+# --- padding (issue #7 §4) -------------------------------------------------------------------
+
+
+def padded(value: int, border: int = 24) -> tuple[np.ndarray, np.ndarray]:
+    """The low-contrast image framed by ``border`` pixels of ``value``, and the frame mask."""
+    img = low_contrast_image(200, 200)
+    out = np.full((200 + 2 * border, 200 + 2 * border), value, dtype=np.uint8)
+    out[border:-border, border:-border] = img
+    mask = np.ones(out.shape, dtype=bool)
+    mask[border:-border, border:-border] = False
+    return out, mask
+
+
+def test_fill_padding_takes_the_nearest_image_pixel():
+    img = np.arange(25, dtype=np.uint8).reshape(5, 5)
+    mask = np.zeros((5, 5), dtype=bool)
+    mask[0, :] = True
+    mask[:, 4] = True
+    filled = fill_padding(img, mask)
+    np.testing.assert_array_equal(filled[~mask], img[~mask])
+    np.testing.assert_array_equal(filled[0, :4], img[1, :4])  # the row below
+    np.testing.assert_array_equal(filled[1:, 4], img[1:, 3])  # the column to the left
+    assert not fill_padding(img, np.ones((5, 5), dtype=bool)).any()
+
+
+def test_clahe_leaves_padding_out():
+    black, mask = padded(0)
+    white, _ = padded(255)
+    params = ClaheParams(clip_limit=4.0, tile_grid=(8, 8))
+    a = clahe(black, params, padding=mask)
+    b = clahe(white, params, padding=mask)
+    np.testing.assert_array_equal(a, b)  # the padding's value plays no part
+    assert not a[mask].any()  # padding is 0 (black) afterwards
+    # Without the mask, the white frame changes the equalisation of the image itself.
+    naive = clahe(white, params)
+    assert np.abs(naive[~mask].astype(int) - a[~mask].astype(int)).max() > 5
+    # No padding pixel in the mask: identical to plain CLAHE.
+    np.testing.assert_array_equal(
+        clahe(black, params, padding=np.zeros_like(mask)), clahe(black, params)
+    )
+
+
+def test_model_input_padding_is_black_with_and_without_clahe():
+    black, mask = padded(0)
+    white, _ = padded(255)
+    kwargs = {"size": black.shape[0], "mean": 0.5, "std": 0.25, "channels": 1}
+    for params in (None, ClaheParams()):
+        a = to_model_input(black, clahe_params=params, padding=mask, **kwargs)
+        b = to_model_input(white, clahe_params=params, padding=mask, **kwargs)
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a[0][mask], (0.0 - 0.5) / 0.25)  # 0 = black, normalised
+    with pytest.raises(ValueError, match="padding"):
+        to_model_input(black, clahe_params=None, padding=mask[1:], **kwargs)

@@ -96,7 +96,14 @@ def test_non_square_orientation_matches_transposed_flattening():
     starts = np.flatnonzero(np.diff(np.concatenate([[0], flat.astype(int), [0]])) == 1)
     first = rle.encode(mask).split()
     assert int(first[0]) == starts[0]
-    assert rle.decode(rle.encode(mask), (30, 20)).shape == (30, 20)
+    np.testing.assert_array_equal(rle.decode(rle.encode(mask), (30, 20)), mask)
+    # A hand-checked non-square case: 3 rows x 2 columns, runs counted down each column.
+    small = np.array([[0, 1], [0, 1], [1, 0]], dtype=bool)
+    assert rle.encode(small) == "2 3"  # column by column: 0 0 1 | 1 1 0 (row order: "1 1 1 2")
+    np.testing.assert_array_equal(rle.decode("2 3", (3, 2)), small)
+    np.testing.assert_array_equal(
+        rle.decode("2 3", (2, 3)), np.array([[0, 1, 1], [0, 1, 0]], dtype=bool)
+    )
 
 
 def test_encode_accepts_uint8_255_masks():
