@@ -1,0 +1,1 @@
+"""Widgets: the canvas annotations and ruler (canvas_*), the measurements panel."""
