@@ -1,24 +1,23 @@
-"""Run checkpoints: weights as safetensors, optimizer as a tensors-only file, state as JSON."""
+"""Run checkpoints: weights as safetensors, optimizer as a tensors-only file, state as JSON.
+
+Every file is written atomically (:mod:`pneumoviewer.core.io`): an interrupted run keeps
+its previous checkpoint intact.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_save
 from torch import nn
 
 from pneumoviewer.core.errors import ModelLoadError
+from pneumoviewer.core.io import atomic_write_bytes, atomic_write_text, atomic_writer
 
 CHECKPOINTS = "checkpoints"
-
-
-def _atomic(path: Path, writer) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    writer(tmp)
-    os.replace(tmp, path)
 
 
 def save_weights(path: str | Path, model: nn.Module) -> Path:
@@ -26,7 +25,7 @@ def save_weights(path: str | Path, model: nn.Module) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    _atomic(path, lambda p: save_file(state, str(p), metadata={"format": "pt"}))
+    atomic_write_bytes(path, safetensors_save(state, metadata={"format": "pt"}), overwrite=True)
     return path
 
 
@@ -64,9 +63,10 @@ def save_checkpoint(
         payload = {"optimizer": optimizer.state_dict()}
         if scaler is not None and scaler.is_enabled():
             payload["scaler"] = scaler.state_dict()
-        _atomic(ck / f"{tag}.optim.pt", lambda p: torch.save(payload, p))
+        with atomic_writer(ck / f"{tag}.optim.pt", overwrite=True) as f:
+            torch.save(payload, f)
     text = json.dumps(state, indent=2, default=float) + "\n"
-    _atomic(ck / f"{tag}.json", lambda p: p.write_text(text, encoding="utf-8"))
+    atomic_write_text(ck / f"{tag}.json", text, overwrite=True)
     return ck / f"{tag}.safetensors"
 
 

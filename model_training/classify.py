@@ -11,14 +11,15 @@ import torch
 from torch import nn
 
 from model_training.augment import AugmentConfig
-from model_training.calibration import fit_platt
 from model_training.checkpoint import load_weights
 from model_training.data import PreprocessedCache
 from model_training.distributed import DistInfo, gather_lists, init_distributed
 from model_training.heads import make_loss, probabilities, scores
 from model_training.loaders import EpochSampler, InputSpec, LoaderConfig, XrayDataset, make_loader
 from model_training.runs import SPEC_JSON, DataConfig, finish_run, prepare_data, start_run
-from model_training.trainer import TrainConfig, autocast_context, fit
+from model_training.trainer import TrainConfig, fit
+from pneumoviewer.core.inference.calibration import fit_platt
+from pneumoviewer.core.inference.devices import autocast_context, resolve_device
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,7 +103,7 @@ def predict_outputs(
 ) -> torch.Tensor:
     """Raw network outputs, float32 (N, 1 or 2), for ``indices`` of an un-augmented dataset."""
     outs = []
-    with torch.inference_mode(), autocast_context(device, amp):
+    with torch.inference_mode(), autocast_context(device, enabled=amp):
         for i in range(0, len(indices), batch_size):
             x = torch.stack([dataset[int(j)][0] for j in indices[i : i + batch_size]])
             outs.append(model(x.to(device)).float().cpu())
@@ -256,7 +257,6 @@ def classifier_probabilities(
     run_dir: str | Path, data: DataConfig, *, split: str = "val", device: str = "auto"
 ) -> dict[str, float]:
     """image_id -> calibrated probability of a finished classifier run on one split."""
-    from model_training.distributed import resolve_train_device
     from model_training.runs import read_json
     from pneumoviewer.core.inference.manifest import ClassifierSpec
     from pneumoviewer.core.inference.models import build_classifier
@@ -274,7 +274,7 @@ def classifier_probabilities(
         task="classify",
         input_spec=InputSpec(mean=spec.mean, std=spec.std, channels=spec.in_channels),
     )
-    dev = resolve_train_device(device)
+    dev = resolve_device(device, fallback=False)
     model = load_weights(run_dir / "checkpoints" / "best.safetensors", build_classifier(spec))
     model.to(dev).eval()
     out = predict_outputs(model, ds, list(range(len(ds))), device=dev, amp=False)

@@ -17,8 +17,7 @@ import cv2
 import numpy as np
 
 from model_training.records import Record
-from pneumoviewer.core.errors import GroundTruthError, PneumoviewerError
-from pneumoviewer.core.preprocessing import normalise  # noqa: F401  (re-exported: one implementation)
+from pneumoviewer.core.errors import GroundTruthError
 
 PNG_IMAGES = "png_images"
 PNG_MASKS = "png_masks"
@@ -199,10 +198,7 @@ class PreprocessedCache:
         self.shapes: list[tuple[int, int]] = []
         bar = tqdm(self.records, desc=f"preprocess {size}px", disable=not progress, leave=False)
         for i, rec in enumerate(bar):
-            try:
-                pixels = corpus.image(rec)
-            except PneumoviewerError:
-                raise
+            pixels = corpus.image(rec)
             shape = pixels.shape
             self.shapes.append(shape)
             if clahe_params is not None:
@@ -219,6 +215,3 @@ class PreprocessedCache:
     def __len__(self) -> int:
         return len(self.records)
 
-    def full_mask(self, corpus: Corpus, index: int) -> np.ndarray:
-        """Return the full-resolution ground-truth mask of item ``index``, bool (H, W)."""
-        return corpus.mask(self.records[index], self.shapes[index])

@@ -9,6 +9,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from pneumoviewer.core.inference.devices import resolve_device
+
 
 @dataclass(frozen=True, slots=True)
 class DistInfo:
@@ -30,26 +32,17 @@ class DistInfo:
         return self.world_size > 1
 
 
-def resolve_train_device(preference: str = "auto", local_rank: int = 0) -> torch.device:
-    """``auto``: CUDA (this rank's GPU) when available, else CPU; ``cpu``/``cuda`` forced."""
-    if preference == "cpu":
-        return torch.device("cpu")
-    if preference == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but no CUDA device is available")
-    if torch.cuda.is_available() and preference in ("auto", "cuda"):
-        return torch.device("cuda", local_rank % torch.cuda.device_count())
-    return torch.device("cpu")
-
-
 def init_distributed(device_preference: str = "auto") -> DistInfo:
     """Join the process group torchrun set up (``WORLD_SIZE`` > 1), else run alone.
 
-    NCCL is used on CUDA, gloo on CPU. Idempotent.
+    The device is the core's :func:`~pneumoviewer.core.inference.devices.resolve_device`
+    (``auto``: this rank's GPU when there is one, else the CPU; ``cuda`` without a GPU
+    raises). NCCL is used on CUDA, gloo on CPU. Idempotent.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_train_device(device_preference, local_rank)
+    device = resolve_device(device_preference, fallback=False, index=local_rank)
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":

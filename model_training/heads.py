@@ -1,4 +1,8 @@
-"""Classifier heads: turning DenseNet outputs into scores, probabilities and losses."""
+"""Classifier heads: losses for training, and scores/probabilities through the core.
+
+Scores and probabilities are :mod:`pneumoviewer.core.inference.calibration`'s (the
+viewer's engine computes them the same way); this module only converts tensors.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from model_training.calibration import platt_probability
 from model_training.losses import SquaredHingeLoss
-
-HEADS = ("svm", "softmax")
+from pneumoviewer.core.inference.calibration import HEADS, head_scores, outputs_to_probability
 
 
 def output_layer(model: nn.Module) -> nn.Linear:
@@ -47,12 +49,13 @@ def make_loss(head: str, *, svm_c: float = 1.0):
     raise ValueError(f"head must be one of {HEADS}, not {head!r}")
 
 
+def _numpy(outputs: torch.Tensor) -> np.ndarray:
+    return outputs.detach().float().cpu().numpy()
+
+
 def scores(head: str, outputs: torch.Tensor) -> np.ndarray:
     """Decision scores, float64 (N,): the SVM margin, or logit₁ − logit₀ for softmax."""
-    out = outputs.detach().float().cpu()
-    if head == "svm":
-        return out.reshape(-1).double().numpy()
-    return (out[:, 1] - out[:, 0]).double().numpy()
+    return head_scores(_numpy(outputs), head=head)
 
 
 def probabilities(
@@ -61,12 +64,7 @@ def probabilities(
     """Positive-class probability, float64 (N,), as the viewer's engine computes it.
 
     ``svm``: ``1 / (1 + exp(a·margin + b))`` with Platt ``(a, b)``, else sigmoid(margin);
-    ``softmax``: softmax of logit 1.
+    ``softmax``: softmax of logit 1 (see
+    :func:`pneumoviewer.core.inference.calibration.outputs_to_probability`).
     """
-    out = outputs.detach().float().cpu()
-    if head == "svm":
-        m = out.reshape(-1).double().numpy()
-        if platt is not None:
-            return platt_probability(m, *platt)
-        return platt_probability(m, -1.0, 0.0)
-    return torch.softmax(out.double(), dim=1)[:, 1].numpy()
+    return outputs_to_probability(_numpy(outputs), head=head, platt=platt)[0]

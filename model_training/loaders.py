@@ -10,7 +10,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, WeightedRandomSampler
 
 from model_training.augment import AugmentConfig, augment_pair
-from model_training.data import PreprocessedCache, normalise
+from model_training.data import PreprocessedCache
+from pneumoviewer.core.preprocessing import normalise
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

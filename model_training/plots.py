@@ -1,16 +1,20 @@
-"""PNG plots of a run's metrics per epoch (matplotlib, Agg backend)."""
+"""PNG plots of a run's metrics per epoch.
+
+Drawn with matplotlib's object-oriented API on an Agg canvas (``Figure`` +
+``FigureCanvasAgg``): importing this module neither selects a process-wide backend
+(no ``matplotlib.use``) nor touches pyplot's global figure registry.
+"""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
-import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-
-from model_training.trainer import METRICS_CSV, read_metrics_csv  # noqa: E402
+from model_training.trainer import METRICS_CSV, read_metrics_csv
+from pneumoviewer.core.io import atomic_write_bytes
 
 PLOTS = {
     "loss.png": ("Loss", ("train_loss", "val_loss")),
@@ -20,7 +24,9 @@ PLOTS = {
 
 
 def _plot(path: Path, title: str, series: dict[str, tuple[list, list]], ylabel: str) -> Path:
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    fig = Figure(figsize=(6, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     for label, (x, y) in series.items():
         ax.plot(x, y, marker="o", markersize=3, label=label)
     ax.set_title(title)
@@ -29,9 +35,9 @@ def _plot(path: Path, title: str, series: dict[str, tuple[list, list]], ylabel: 
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return atomic_write_bytes(path, buf.getvalue(), overwrite=True)
 
 
 def plot_run(run_dir: str | Path) -> list[Path]:

@@ -209,10 +209,12 @@ def finish_run(
 
 
 def write_json(path: Path, data: dict) -> Path:
-    """Write indented JSON (floats as written by ``json``; NaN allowed)."""
+    """Write indented JSON atomically (floats as written by ``json``; NaN allowed)."""
+    from pneumoviewer.core.io import atomic_write_text
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    return path
+    text = json.dumps(data, indent=2, default=str) + "\n"
+    return atomic_write_text(path, text, overwrite=True)
 
 
 def read_json(path: Path) -> dict:

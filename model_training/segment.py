@@ -18,9 +18,9 @@ from model_training.distributed import DistInfo, gather_lists, init_distributed
 from model_training.loaders import EpochSampler, InputSpec, LoaderConfig, XrayDataset, make_loader
 from model_training.losses import DiceFocalConfig, DiceFocalLoss
 from model_training.runs import DataConfig, finish_run, start_run, write_json
-from model_training.trainer import TrainConfig, autocast_context, fit
+from model_training.trainer import TrainConfig, fit
+from pneumoviewer.core.inference.devices import autocast_context
 
-ENCODERS = ("resnet18", "resnet34", "resnet50")
 POSTPROCESS_JSON = "postprocess.json"
 
 
@@ -86,7 +86,7 @@ def predict_maps(
 ) -> np.ndarray:
     """Sigmoid probability maps, float32 (N, S, S), for ``indices`` (no augmentation)."""
     outs = []
-    with torch.inference_mode(), autocast_context(device, amp):
+    with torch.inference_mode(), autocast_context(device, enabled=amp):
         for i in range(0, len(indices), batch_size):
             x = torch.stack([dataset[int(j)][0] for j in indices[i : i + batch_size]])
             outs.append(torch.sigmoid(model(x.to(device)).float())[:, 0].cpu().numpy())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import math
 import random
 import time
@@ -22,7 +23,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from model_training.checkpoint import load_checkpoint, save_checkpoint
-from model_training.distributed import DistInfo, barrier, broadcast_object, unwrap, wrap_model
+from model_training.distributed import DistInfo, barrier, broadcast_object, wrap_model
+from pneumoviewer.core.inference.devices import autocast_context, needs_grad_scaler
+from pneumoviewer.core.io import atomic_write_text
 
 METRICS_CSV = "metrics.csv"
 
@@ -86,18 +89,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def autocast_context(device: torch.device, enabled: bool):
-    """Autocast on CUDA (bfloat16 if supported, else float16); a no-op elsewhere."""
-    if not enabled or device.type != "cuda":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
-
-
-def _needs_scaler(device: torch.device, amp: bool) -> bool:
-    return amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
-
-
 @dataclass
 class FitResult:
     """Outcome of :func:`fit`: the best validation score, its epoch and every row."""
@@ -108,17 +99,16 @@ class FitResult:
 
 
 def write_metrics_csv(run_dir: Path, history: list[dict]) -> Path:
-    """Write one row per epoch (columns: the union of the rows' keys, first-seen order)."""
+    """Write one row per epoch atomically (columns: the union of the rows' keys, in order)."""
     keys: list[str] = []
     for row in history:
         keys += [k for k in row if k not in keys]
-    path = run_dir / METRICS_CSV
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        for row in history:
-            w.writerow({k: row.get(k, "") for k in keys})
-    return path
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    for row in history:
+        w.writerow({k: row.get(k, "") for k in keys})
+    return atomic_write_text(run_dir / METRICS_CSV, buf.getvalue(), overwrite=True)
 
 
 def read_metrics_csv(run_dir: str | Path) -> list[dict]:
@@ -171,7 +161,7 @@ def fit(
     bare = model
     net = wrap_model(model, info)
     opt = torch.optim.AdamW(bare.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=_needs_scaler(device, config.amp))
+    scaler = torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device, amp=config.amp))
     history: list[dict] = []
     best_score, best_epoch, start = -math.inf, -1, 0
     if config.resume and (run_dir / "checkpoints" / "last.json").is_file():
@@ -205,7 +195,7 @@ def fit(
             if info.distributed and not last_micro:
                 sync = net.no_sync()
             with sync:
-                with autocast_context(device, config.amp):
+                with autocast_context(device, enabled=config.amp):
                     out = net(x)
                 loss = loss_fn(bare, out, y)
                 scaler.scale(loss / config.accumulate).backward()
@@ -231,7 +221,7 @@ def fit(
         improved = False
         if final or (epoch + 1) % max(config.val_every, 1) == 0:
             net.eval()
-            with torch.inference_mode(), autocast_context(device, config.amp):
+            with torch.inference_mode(), autocast_context(device, enabled=config.amp):
                 val = validate(bare)
             row.update({k: float(v) for k, v in val.items()})
             score = row["score"] if math.isfinite(row["score"]) else -1e9
@@ -267,14 +257,3 @@ def fit(
             break
     return FitResult(best_score, best_epoch, history)
 
-
-def forward_batches(
-    model: nn.Module, loader: DataLoader, device: torch.device, amp: bool
-) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Run ``model`` over a loader; return per-batch outputs (float32, CPU) and targets."""
-    outs, targets = [], []
-    with torch.inference_mode(), autocast_context(device, amp):
-        for x, y in loader:
-            outs.append(unwrap(model)(x.to(device)).float().cpu())
-            targets.append(y)
-    return outs, targets

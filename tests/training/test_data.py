@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from model_training.augment import AugmentConfig, augment_pair
-from model_training.data import PreprocessedCache, load_corpus, normalise
+from model_training.data import PreprocessedCache, load_corpus
 from model_training.loaders import EpochSampler, InputSpec, XrayDataset, positive_fraction
+from pneumoviewer.core.preprocessing import normalise
 
 
 def test_siim_layout_of_the_sample(samples_dir):

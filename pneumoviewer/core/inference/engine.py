@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from pneumoviewer.core.inference.calibration import platt_probability, scores_to_probability
 from pneumoviewer.core.inference.devices import autocast_context, is_cuda_failure, resolve_device
 from pneumoviewer.core.inference.manifest import (
     MANIFEST_NAME,
-    ClassifierSpec,
     ModelManifest,
     file_sha256,
 )
@@ -60,54 +60,6 @@ class Prediction:
     probability_map: np.ndarray | None
     device: str
     seconds: float
-
-
-def platt_probability(margin: np.ndarray | float, a: float, b: float) -> np.ndarray:
-    """Platt scaling of an SVM margin: ``p = 1 / (1 + exp(a * margin + b))``.
-
-    Parameters
-    ----------
-    margin : array-like of float
-        SVM margins, any shape.
-    a, b : float
-        Platt parameters (``a`` is negative for a margin that grows with the positive class).
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 probabilities in [0, 1], same shape as ``margin``.
-
-    """
-    z = np.clip(a * np.asarray(margin, dtype=np.float64) + b, -700.0, 700.0)
-    return 1.0 / (1.0 + np.exp(z))
-
-
-def scores_to_probability(raw: np.ndarray, spec: ClassifierSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Turn raw classifier outputs into (probability, score) per image.
-
-    Parameters
-    ----------
-    raw : numpy.ndarray
-        float, shape (N, 1) for the svm head or (N, 2) for the softmax head.
-    spec : ClassifierSpec
-        Head and Platt parameters.
-
-    Returns
-    -------
-    probability, score : numpy.ndarray
-        float64, shape (N,). svm: score is the margin, probability the Platt-scaled margin
-        (``sigmoid(margin)`` without Platt). softmax: score is ``logit1 - logit0`` and the
-        probability its sigmoid (= softmax of class 1).
-
-    """
-    raw = np.asarray(raw, dtype=np.float64)
-    if spec.head == "svm":
-        score = raw[:, 0]
-        if spec.platt_a is not None and spec.platt_b is not None:
-            return platt_probability(score, spec.platt_a, spec.platt_b), score
-    else:
-        score = raw[:, 1] - raw[:, 0]
-    return platt_probability(score, -1.0, 0.0), score
 
 
 class InferenceEngine:
