@@ -20,6 +20,10 @@ commands:
                         run the model over a folder without a window and write
                         predictions.csv, submission.csv, annotated PNGs and metrics
                         (see `pneumoviewer predict --help`)
+  pneumoviewer readings export READING_FILE --out DIR
+                        write a reading file's verdicts (readings.csv), the
+                        reader's masks as run-length ground truth and DICOM
+                        SEG/SR/GSPS/SC objects
 """
 
 
@@ -119,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args and args[0] == "predict":
             return _predict(args[1:])
+        if args and args[0] == "readings":
+            from pneumoviewer.readings_cli import main as readings_main
+
+            return readings_main(args[1:])
         return _viewer(args)
     except SystemExit as exc:  # argparse --help / --version / errors
         code = exc.code

@@ -1,0 +1,119 @@
+"""``pneumoviewer readings export``: CSV, reader labels, DICOM objects, problems, refusals."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import subprocess
+
+import numpy as np
+import pydicom
+import pytest
+
+from pneumoviewer.cli import main
+from pneumoviewer.core import rle
+from pneumoviewer.core.ground_truth import read_rle_csv
+from pneumoviewer.core.readings import AIContext, ReadingFile, Verdict
+from tests.reading_samples import make_sample_reading
+
+
+@pytest.fixture(scope="module")
+def exported(samples_dir, sample_csv, tmp_path_factory):
+    root = tmp_path_factory.mktemp("readings")
+    reading_file = root / "study.sqlite"
+    expected = make_sample_reading(reading_file, samples_dir, sample_csv)
+    with ReadingFile(reading_file, study=str(samples_dir)) as rf:  # a reading whose file is gone
+        rf.set_verdict(
+            "ghost", Verdict.AGREE, ai=AIContext(probability=0.2), source=root / "gone.dcm"
+        )
+    err = io.StringIO()
+    out = root / "out"
+    from pneumoviewer.readings_cli import main as readings_main
+
+    rc = readings_main(["export", str(reading_file), "--out", str(out)], stderr=err)
+    return rc, err.getvalue(), out, expected, reading_file
+
+
+def rows(path):
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_exit_code_and_problem_report(exported):
+    rc, err, *_ = exported
+    assert rc == 0
+    assert "ghost:" in err and "gone.dcm: source DICOM file not found" in err
+    assert "11 readings, 8 labels, 36 DICOM files, 1 problems" in err
+
+
+def test_readings_csv_has_provenance_per_row(exported):
+    _, _, out, expected, _ = exported
+    table = {r["ImageId"]: r for r in rows(out / "readings.csv")}
+    assert set(table) == set(expected) | {"ghost"}
+    some = next(r for r in table.values() if r["note"] == "upper half is a skin fold")
+    assert some["verdict"] == "agree" and some["reader"] == "dr test"
+    assert some["ai_probability"] == "0.9" and some["ai_decision"] == "positive"
+    assert some["model"] == "tiny-test" and some["model_version"] == "0.0.1"
+    assert some["weights_sha256"] == "segmenter.safetensors=" + "ef" * 32
+    assert some["postprocessing"] == "bottom_threshold=0.3, min_area=0, scheme=components"
+    assert some["decision_threshold"] == "0.5" and some["label"] == "reader mask"
+    assert some["time"].endswith("+00:00")
+    assert some["dicom"].count(".dcm") == 4
+    assert table["ghost"]["dicom"] == "source file not found"
+    note_only = next(r for r in table.values() if r["note"] == "old film, compare")
+    assert note_only["dicom"] == "nothing to export (no AI result, no reader mask)"
+    assert note_only["label"] == "left out: not read" and note_only["verdict"] == ""
+    unsure = [r for r in table.values() if r["verdict"] == "unsure"]
+    assert len(unsure) == 1 and unsure[0]["label"] == "left out: unsure"
+
+
+def test_labels_are_siim_ground_truth(exported):
+    _, _, out, expected, _ = exported
+    truth = read_rle_csv(out / "readings-rle.csv")
+    labelled = {k: v for k, v in expected.items() if v is not None}
+    assert set(truth.ids()) == set(labelled)
+    for image_id, mask in labelled.items():
+        np.testing.assert_array_equal(truth.mask(image_id), mask, err_msg=image_id)
+    text = (out / "readings-rle.csv").read_text()
+    assert text.startswith("ImageId,EncodedPixels\n")
+    some = next(k for k, v in labelled.items() if v.any())
+    assert f"{some},{rle.encode(labelled[some])}" in text  # SIIM relative encoding
+
+
+def test_dicom_objects_are_written_per_image(exported, samples_dir):
+    _, _, out, expected, _ = exported
+    files = sorted((out / "dicom").iterdir())
+    assert len(files) == 9 * 4  # not the image with a note only (no AI result, no mask)
+    seg = pydicom.dcmread(next(f for f in files if f.name.endswith("_seg.dcm")))
+    assert seg.Modality == "SEG"
+    if shutil.which("dciodvfy"):
+        for f in files[:4]:
+            proc = subprocess.run(["dciodvfy", str(f)], capture_output=True, text=True)
+            assert not [x for x in proc.stderr.splitlines() if x.startswith("Error")], f.name
+
+
+def test_existing_outputs_are_refused(exported, capsys):
+    _, _, out, _, reading_file = exported
+    before = (out / "readings.csv").read_bytes()
+    rc = main(["readings", "export", str(reading_file), "--out", str(out), "--dicom", "none"])
+    assert rc == 2
+    assert "readings.csv: file exists" in capsys.readouterr().err
+    assert (out / "readings.csv").read_bytes() == before
+
+
+def test_usage_errors(tmp_path, capsys):
+    assert main(["readings", "export", str(tmp_path / "nope.sqlite"), "--out", str(tmp_path)]) == 2
+    assert "no such reading file" in capsys.readouterr().err
+    bad = tmp_path / "bad.sqlite"
+    bad.write_text("not a database" * 20)
+    assert main(["readings", "export", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "not a pneumoviewer reading file" in capsys.readouterr().err
+    ok = tmp_path / "ok.sqlite"
+    ReadingFile(ok, study="s").close()
+    assert (
+        main(["readings", "export", str(ok), "--out", str(tmp_path / "o"), "--dicom", "pdf"]) == 2
+    )
+    assert "unknown DICOM object kind" in capsys.readouterr().err
+    assert main(["readings", "export", str(ok), "--out", str(tmp_path / "o")]) == 1  # empty
+    assert (tmp_path / "o" / "readings.csv").read_text().startswith("ImageId,verdict,reader")
