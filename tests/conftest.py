@@ -33,6 +33,14 @@ def _decode_as_users_do() -> None:
 _decode_as_users_do()
 
 
+@pytest.fixture(autouse=True)
+def isolated_results_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> Path:
+    """Every test gets its own empty results store (never the user's cache directory)."""
+    folder = tmp_path_factory.mktemp("results_store")
+    monkeypatch.setenv("PNEUMOVIEWER_RESULTS_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
     """The bundled sample study (10 SIIM DICOMs + run-length CSV), always in the repository."""

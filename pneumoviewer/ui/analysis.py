@@ -11,9 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from pneumoviewer.ui.cache import AnalysisResult, LRUCache, dequantise_probability
-
-DEFAULT_MAP_BUDGET = 1 << 30  # 1 GiB of uint8 maps (about 1,000 images of 1024x1024)
+from pneumoviewer.ui.results import DEFAULT_MAP_BUDGET, ResultStore  # noqa: F401 - #12 moved it
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,67 +21,6 @@ class ImageStats:
     area: int | None  # None: no segmentation map (classifier-only model) or evicted
     dice: float | None  # None: ground truth unknown or no map
     predicted_positive: bool
-
-
-class ResultStore:
-    """Per-image analysis results: scalars for all, uint8 maps in a byte-bounded LRU.
-
-    Parameters
-    ----------
-    max_map_bytes : int
-        Memory budget for the probability maps.
-
-    """
-
-    def __init__(self, *, max_map_bytes: int = DEFAULT_MAP_BUDGET) -> None:
-        self.maps = LRUCache(max_bytes=max_map_bytes)
-        self.scalars: dict[str, AnalysisResult] = {}
-        self._float: tuple[str, np.ndarray] | None = None  # float32 map of the last image used
-
-    def __contains__(self, image_id: str) -> bool:
-        return image_id in self.scalars
-
-    def __len__(self) -> int:
-        return len(self.scalars)
-
-    def add(self, result: AnalysisResult) -> None:
-        """Store a result (its map goes to the LRU, the scalars stay)."""
-        self.scalars[result.image_id] = AnalysisResult(
-            result.image_id, result.class_probability, None, result.device, result.seconds
-        )
-        if result.prob_u8 is not None:
-            self.maps.put(result.image_id, result.prob_u8)
-        if self._float is not None and self._float[0] == result.image_id:
-            self._float = None
-
-    def get(self, image_id: str) -> AnalysisResult | None:
-        """Return the full result (map None when evicted or absent)."""
-        s = self.scalars.get(image_id)
-        if s is None:
-            return None
-        return AnalysisResult(
-            image_id, s.class_probability, self.maps.get(image_id), s.device, s.seconds
-        )
-
-    def has_map(self, image_id: str) -> bool:
-        """Whether the probability map of ``image_id`` is cached."""
-        return image_id in self.maps
-
-    def float_map(self, image_id: str) -> np.ndarray | None:
-        """Return the float32 map (memoised for the most recent image)."""
-        if self._float is not None and self._float[0] == image_id:
-            return self._float[1]
-        u8 = self.maps.get(image_id)
-        if u8 is None:
-            return None
-        self._float = (image_id, dequantise_probability(u8))
-        return self._float[1]
-
-    def clear(self) -> None:
-        """Forget every result (new folder or new model)."""
-        self.maps.clear()
-        self.scalars.clear()
-        self._float = None
 
 
 def prediction_mask(store: ResultStore, image_id: str, params: Any) -> np.ndarray | None:

@@ -1,10 +1,12 @@
 """Caches: decoded images (small LRU) and analysis results (maps quantised to uint8).
 
-Memory choice: a probability map is stored as ``uint8`` (``round(p * 255)``, error
-<= 1/510, below the slider's 0.01 step), 1 MiB per 1024x1024 image. Maps live in an LRU
-bounded in bytes (default 1 GiB, about 1,000 full-size maps); the scalar results (class
-probability, device, time) are kept for every image, so a 3,000-image folder keeps its
-list columns, and only images evicted from the LRU need a new analysis to be redrawn.
+Memory choice: a probability map is kept **at the segmenter's output size** as ``uint8``
+(``round(p * 255)``, error <= 1/510, below the slider's 0.01 step): 64 KiB for a 256² model
+instead of 1 MiB at 1024². The viewer works on the full-resolution map, made on demand by
+:func:`upsample_probability` (bilinear, as the engine resizes, then put back on the same
+``k/255`` grid) and memoised for the image on screen only. The numbers this gives equal
+those of the former full-resolution cache except where a pixel lies within one uint8 level
+of a threshold (bound and measurement in ``tests/ui/test_map_resolution.py``).
 """
 
 from __future__ import annotations
@@ -115,6 +117,37 @@ def dequantise_probability(prob_u8: np.ndarray) -> np.ndarray:
     return prob_u8.astype(np.float32) * np.float32(1.0 / 255.0)
 
 
+def upsample_probability(map_u8: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Full-resolution float32 map from a model-size uint8 one.
+
+    The engine's arithmetic order (bilinear resize of the float map, clip, quantise) applied
+    to the stored map: ``dequantise(quantise(resize_probability(dequantise(map_u8),
+    shape)))``. Each value differs from the one the engine's own full-resolution map
+    quantises to by at most one uint8 level (1/255): the stored map is within 1/510 of the
+    model's, bilinear weights are convex so the resized values stay within 1/510, and both
+    are rounded to the same ``k/255`` grid.
+
+    Parameters
+    ----------
+    map_u8 : np.ndarray
+        uint8 (h, w), the stored map at the model's output size.
+    shape : tuple of int
+        ``(H, W)`` of the image.
+
+    Returns
+    -------
+    np.ndarray
+        float32 (H, W), values ``k/255``, C-contiguous.
+
+    """
+    from pneumoviewer.core.preprocessing import resize_probability
+
+    if map_u8.shape == tuple(shape):
+        return dequantise_probability(map_u8)
+    full = resize_probability(dequantise_probability(map_u8), shape)
+    return dequantise_probability(quantise_probability(full))
+
+
 @dataclass(frozen=True, slots=True)
 class AnalysisResult:
     """One image's model output as kept by the viewer.
@@ -126,11 +159,16 @@ class AnalysisResult:
     class_probability : float or None
         Classifier probability of pneumothorax (None without a classifier).
     prob_u8 : np.ndarray or None
-        uint8 (H, W) quantised segmentation probability (None without a segmenter).
+        uint8 (h, w) quantised segmentation probability at the segmenter's output size
+        (None without a segmenter); :meth:`full_map` resamples it to ``image_shape``.
     device : str
         Device that ran the model.
     seconds : float
         Inference time.
+    image_shape : tuple of int or None
+        ``(H, W)`` of the image (None: the map is already at the image's size).
+    score : float or None
+        Triage score: the class probability, else the maximum of the full-resolution map.
 
     """
 
@@ -139,6 +177,15 @@ class AnalysisResult:
     prob_u8: np.ndarray | None
     device: str = "cpu"
     seconds: float = 0.0
+    image_shape: tuple[int, int] | None = None
+    score: float | None = None
+
+    def full_map(self) -> np.ndarray | None:
+        """Return the float32 (H, W) map at the image's resolution (None without a map)."""
+        if self.prob_u8 is None:
+            return None
+        shape = self.image_shape or self.prob_u8.shape
+        return upsample_probability(self.prob_u8, shape)
 
     @property
     def nbytes(self) -> int:
