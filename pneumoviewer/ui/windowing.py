@@ -230,7 +230,7 @@ def display_lut(values: np.ndarray, window: Window, *, invert: bool = False) -> 
 
 def render(index: StoredIndex, window: Window, *, invert: bool = False) -> np.ndarray:
     """Return the displayed uint8 (H, W): ``display_lut(index.values(), ...)[index.index]``."""
-    return index.lut(window, invert=invert)[index.index]
+    return np.take(index.lut(window, invert=invert), index.index)
 
 
 def is_monochrome1(metadata: Any) -> bool:
