@@ -67,6 +67,7 @@ __all__ = [
     "build_seg",
     "build_sr",
     "export_image",
+    "export_prediction",
     "parse_kinds",
     "prepare_source",
     "summary_line",
@@ -273,3 +274,62 @@ def export_image(
             p.unlink(missing_ok=True)
         raise
     return written
+
+
+def export_prediction(
+    source: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    manifest: object,
+    decision: object,
+    params: object = None,
+    decision_threshold: float | None = None,
+    display: np.ndarray | None = None,
+    kinds: Sequence[str] = DICOM_KINDS,
+    plan: SeriesPlan | None = None,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write the AI's DICOM objects of one analysed image (``predict --dicom``).
+
+    Parameters
+    ----------
+    source : path-like
+        The image's DICOM file.
+    out_dir : path-like
+        Usually ``OUT/dicom``.
+    manifest : ModelManifest
+        The model (name, ``sha256``, optional ``version``).
+    decision : Decision
+        From :func:`pneumoviewer.core.decision.decide` (``state``, ``probability``,
+        ``mask``).
+    params : PostprocessParams or None
+        The post-processing in force.
+    decision_threshold : float or None
+        The classifier's decision threshold.
+    display, kinds, plan, overwrite
+        As in :func:`export_image` (pass one ``plan`` for the whole run).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+
+    Raises
+    ------
+    DicomExportError
+        As :func:`export_image`; the caller lists it as a problem and goes on.
+    """
+    from pneumoviewer.core.reading_export import ai_context_from_manifest
+
+    state = getattr(decision, "state", None)
+    ai = ai_context_from_manifest(
+        manifest,
+        probability=getattr(decision, "probability", None),
+        mask=getattr(decision, "mask", None),
+        postprocess=params,
+        decision_threshold=decision_threshold,
+        decision_state=None if state is None else str(state),
+    )
+    return export_image(
+        source, out_dir, ai=ai, kinds=kinds, display=display, plan=plan, overwrite=overwrite
+    )

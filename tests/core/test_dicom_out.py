@@ -339,3 +339,29 @@ def test_a_failed_write_removes_the_files_already_written(case, tmp_path, monkey
     with pytest.raises(OSError, match="disk full"):
         export_image(source, tmp_path, ai=ai, reading=reading)
     assert len(calls) == 3 and list(tmp_path.iterdir()) == []
+
+
+def test_export_prediction_for_predict(case, tmp_path):
+    from types import SimpleNamespace
+
+    source, image_id, _, _, ai_mask, _ = case
+    manifest = SimpleNamespace(name="tiny", sha256={"segmenter.safetensors": "12" * 32})
+    decision = SimpleNamespace(state="positive", probability=0.7, mask=ai_mask)
+    params = {"bottom_threshold": 0.35, "min_area": 0}
+    paths = dicom_out.export_prediction(
+        source,
+        tmp_path,
+        manifest=manifest,
+        decision=decision,
+        params=params,
+        decision_threshold=0.5,
+        kinds="seg,sr",
+    )
+    assert [p.name for p in paths] == [f"{image_id}_seg.dcm", f"{image_id}_sr.dcm"]
+    seg = hd.seg.segread(paths[0])
+    algorithm = seg.get_segment_description(1).algorithm_identification[0]
+    assert algorithm.AlgorithmName == "tiny" and algorithm.AlgorithmVersion.startswith("sha256:")
+    assert "bottom_threshold=0.35" in algorithm.AlgorithmParameters
+    (group,) = hd.sr.srread(paths[1]).content.get_image_measurement_groups()
+    assert group.get_measurements(name=codes.DCM.Probability)[0].value == pytest.approx(0.7)
+    assert _code_values(group, dicom_out.VERDICT_CONCEPT) == []  # no reader in predict
