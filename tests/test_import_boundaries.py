@@ -1,17 +1,18 @@
-"""Import boundaries between the packages (see docs/core-api.md and ARCHITECTURE.md).
+"""Import boundaries between the packages (ARCHITECTURE.md "Allowed imports").
 
-* ``pneumoviewer.core`` (outside ``core.inference``) imports neither Qt nor torch;
-* ``pneumoviewer.core.inference`` and ``model_training`` import no Qt;
-* ``pneumoviewer.core.inference.manifest`` imports no torch (the GUI reads model cards
-  before torch is loaded);
-* ``pneumoviewer.ui`` imports torch lazily only (never at module level);
-* ``pneumoviewer.core`` and ``model_training`` never import ``pneumoviewer.ui``, and
-  ``pneumoviewer.core`` never imports ``model_training``.
+The rules are import-linter contracts in ``pyproject.toml`` (``[tool.importlinter]``):
+core never imports ui/predict/cli/model_training, core outside ``core.inference`` never
+imports torch/torchvision/smp/captum, the manifest reads without torch, core/predict/
+model_training import no Qt, model_training and predict never import ui, ui never imports
+model_training, ``cli > ui | predict > core`` as layers, no import cycles among siblings.
+grimp reads every import statement (also the ones inside functions) and follows indirect
+chains, so these tests run ``lint-imports`` and assert that every contract is kept.
 
-Modules are discovered on disk (``pkgutil.iter_modules``, recursively, without importing
-anything in the test process), so new modules are covered as the tree grows. Imports run
-in a fresh interpreter (``sys.executable -c``) because the pytest process has long since
-imported Qt and torch for other tests.
+What import-linter cannot express stays a runtime check here: the ui may import torch
+lazily (inside functions, for the analysis worker) but no ui module may pull torch in at
+import time; that needs a fresh interpreter that imports each module and looks at
+``sys.modules``. Dynamic imports (``importlib.import_module``), which grimp cannot see, are
+refused outright.
 """
 
 from __future__ import annotations
@@ -20,17 +21,107 @@ import ast
 import json
 import os
 import pkgutil
+import re
+import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-QT = ["PySide6", "pyqtgraph", "superqt"]
-TORCH = ["torch", "torchvision", "segmentation_models_pytorch"]
+PYPROJECT = REPO / "pyproject.toml"
+TORCH = ["torch", "torchvision", "segmentation_models_pytorch", "captum"]
 UI = "pneumoviewer.ui"
-INFERENCE = "pneumoviewer.core.inference"
+
+
+def lint_imports_command() -> list[str]:
+    """``lint-imports`` next to the running interpreter (the venv), else on PATH."""
+    here = Path(sys.executable).parent / "lint-imports"
+    found = str(here) if here.is_file() else shutil.which("lint-imports")
+    if found is None:
+        pytest.fail("lint-imports not found: install the test extra (pip install -e '.[test]')")
+    return [found]
+
+
+def run_lint_imports(config: Path, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(cwd), NO_COLOR="1")
+    return subprocess.run(
+        [*lint_imports_command(), "--no-cache", "--no-logo", str(config)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def contract_names() -> list[str]:
+    config = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
+    return [c["name"] for c in config["tool"]["importlinter"]["contracts"]]
+
+
+def test_contracts_cover_the_packages():
+    config = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["tool"]["importlinter"]
+    assert set(config["root_packages"]) == {"pneumoviewer", "model_training"}
+    text = json.dumps(config["contracts"])
+    for package in ("pneumoviewer.core", "pneumoviewer.ui", "pneumoviewer.predict"):
+        assert f'"{package}"' in text
+    assert '"model_training"' in text and '"torch"' in text and '"PySide6"' in text
+    assert {c["type"] for c in config["contracts"]} >= {"forbidden", "layers", "acyclic_siblings"}
+
+
+def test_every_import_linter_contract_is_kept():
+    proc = run_lint_imports(PYPROJECT, REPO)
+    report = re.sub(r"\s+", " ", proc.stdout)
+    assert proc.returncode == 0, f"import-linter found broken contracts:\n{proc.stdout[-6000:]}"
+    for name in contract_names():
+        assert f"{name} KEPT" in report, f"contract not checked: {name}"
+
+
+def test_lint_imports_catches_a_lazy_forbidden_import(tmp_path):
+    # Control: the same kind of contract on a tiny package whose "core" imports its "ui"
+    # inside a function, two modules away; lint-imports must fail and name the chain.
+    pkg = tmp_path / "fakeviewer"
+    (pkg / "core").mkdir(parents=True)
+    (pkg / "ui").mkdir()
+    for init in (pkg, pkg / "core", pkg / "ui"):
+        (init / "__init__.py").write_text("")
+    (pkg / "ui" / "window.py").write_text("X = 1\n")
+    (pkg / "core" / "helper.py").write_text("def f():\n    from fakeviewer.ui import window\n")
+    (pkg / "core" / "engine.py").write_text("from fakeviewer.core import helper\n")
+    config = tmp_path / "pyproject.toml"
+    config.write_text(
+        "[tool.importlinter]\nroot_packages = ['fakeviewer']\n"
+        "[[tool.importlinter.contracts]]\nname = 'core never imports ui'\ntype = 'forbidden'\n"
+        "source_modules = ['fakeviewer.core']\nforbidden_modules = ['fakeviewer.ui']\n"
+    )
+    proc = run_lint_imports(config, tmp_path)
+    assert proc.returncode != 0
+    assert "core never imports ui BROKEN" in re.sub(r"\s+", " ", proc.stdout)
+    assert "fakeviewer.core.helper -> fakeviewer.ui.window" in proc.stdout
+
+
+def _python_files(package: str) -> list[Path]:
+    return sorted(REPO.joinpath(*package.split(".")).rglob("*.py"))
+
+
+def test_no_dynamic_imports_that_import_linter_cannot_see():
+    bad = []
+    for package in ("pneumoviewer", "model_training"):
+        for path in _python_files(package):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call):
+                    f = node.func
+                    name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+                    if name in ("import_module", "__import__"):
+                        bad.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert bad == []
+
+
+# --- runtime: ui modules import torch lazily only -------------------------------------
 
 # Imports each module in turn and reports which one first pulled in a forbidden module.
 _PROBE = r"""
@@ -52,24 +143,20 @@ print(json.dumps({"culprits": culprits, "errors": errors}))
 """
 
 
-def discover(package: str, *, exclude: str | None = None) -> list[str]:
+def discover(package: str) -> list[str]:
     """The package and every module below it, found on disk without importing.
 
-    ``exclude`` drops a subpackage and everything below it; ``__main__`` modules are
-    skipped because importing them runs a program.
+    ``__main__`` modules are skipped because importing them runs a program.
     """
     root = REPO.joinpath(*package.split("."))
     if not (root / "__init__.py").is_file():
         return []
     found = [package]
     for info in pkgutil.iter_modules([str(root)]):
-        name = f"{package}.{info.name}"
-        if info.name == "__main__" or name == exclude:
+        if info.name == "__main__":
             continue
-        if info.ispkg:
-            found.extend(discover(name, exclude=exclude))
-        else:
-            found.append(name)
+        name = f"{package}.{info.name}"
+        found.extend(discover(name) if info.ispkg else [name])
     return found
 
 
@@ -89,22 +176,6 @@ def probe(names: list[str], forbidden: list[str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def assert_clean(names: list[str], forbidden: list[str]) -> None:
-    assert names, "no modules discovered: the package layout changed?"
-    result = probe(names, forbidden)
-    assert result["errors"] == {}, f"modules failed to import: {result['errors']}"
-    assert result["culprits"] == {}, (
-        f"forbidden imports (module -> what it pulled in): {result['culprits']}"
-    )
-
-
-def test_discovery_finds_this_tree():
-    core = discover("pneumoviewer.core", exclude=INFERENCE)
-    assert "pneumoviewer.core" in core and "pneumoviewer.core.overlay" in core
-    assert not any(n.startswith(INFERENCE) for n in core)
-    assert f"{INFERENCE}.manifest" in discover(INFERENCE)
-
-
 def test_probe_reports_culprits_and_import_errors():
     # fractions imports decimal at module level; the probe must blame it.
     result = probe(["fractions", "pneumoviewer_no_such_module"], ["decimal"])
@@ -112,106 +183,9 @@ def test_probe_reports_culprits_and_import_errors():
     assert list(result["errors"]) == ["pneumoviewer_no_such_module"]
 
 
-def test_core_imports_neither_qt_nor_torch():
-    names = ["pneumoviewer", *discover("pneumoviewer.core", exclude=INFERENCE)]
-    assert_clean(names, QT + TORCH + [UI, "model_training"])
-
-
-def test_inference_and_training_import_no_qt():
-    names = [*discover(INFERENCE), *discover("model_training")]
-    assert_clean(names, QT + [UI])
-
-
-def test_manifest_does_not_import_torch():
-    names = [m for m in discover(INFERENCE) if m == f"{INFERENCE}.manifest"]
-    assert_clean(names, TORCH)
-
-
 def test_ui_imports_torch_lazily_only():
-    assert_clean(discover(UI), TORCH)
-
-
-# --- static check: also catches imports inside functions, which a probe never runs ---
-
-
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(REPO).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
-
-
-def imported_names(source: str, module: str, *, is_package: bool) -> set[str]:
-    """Fully qualified names a module's source imports (relative imports resolved).
-
-    ``from a import b`` yields both ``a`` and ``a.b``; ``importlib.import_module("x")``
-    and ``__import__("x")`` with a literal name yield ``x``.
-    """
-    package = module.split(".") if is_package else module.split(".")[:-1]
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package[: len(package) - (node.level - 1)]
-                target = ".".join([*base, node.module] if node.module else base)
-            else:
-                target = node.module or ""
-            names.add(target)
-            names.update(f"{target}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Call) and node.args:
-            func = node.func
-            fname = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            arg = node.args[0]
-            if fname in ("import_module", "__import__") and isinstance(arg, ast.Constant):
-                if isinstance(arg.value, str):
-                    names.add(arg.value)
-    return names
-
-
-def _violations(packages: list[str], forbidden: str) -> dict[str, list[str]]:
-    bad: dict[str, list[str]] = {}
-    for package in packages:
-        for path in sorted(REPO.joinpath(*package.split(".")).rglob("*.py")):
-            module = _module_name(path)
-            names = imported_names(
-                path.read_text(encoding="utf-8"), module, is_package=path.name == "__init__.py"
-            )
-            hits = sorted(n for n in names if n == forbidden or n.startswith(forbidden + "."))
-            if hits:
-                bad[str(path.relative_to(REPO))] = hits
-    return bad
-
-
-@pytest.mark.parametrize(
-    ("source", "module", "is_package", "expected"),
-    [
-        ("import pneumoviewer.ui.app", "pneumoviewer.core.x", False, "pneumoviewer.ui.app"),
-        ("from pneumoviewer import ui", "model_training.x", False, "pneumoviewer.ui"),
-        ("from ..ui import app", "pneumoviewer.core.x", False, "pneumoviewer.ui.app"),
-        ("from ...ui import app", "pneumoviewer.core.inference", True, "pneumoviewer.ui.app"),
-        ("def f():\n    from .. import ui", "pneumoviewer.core.x", False, "pneumoviewer.ui"),
-        (
-            "import importlib\nimportlib.import_module('pneumoviewer.ui.main_window')",
-            "model_training.x",
-            False,
-            "pneumoviewer.ui.main_window",
-        ),
-    ],
-)
-def test_static_scan_resolves_imports(source, module, is_package, expected):
-    assert expected in imported_names(source, module, is_package=is_package)
-
-
-def test_static_scan_ignores_sibling_modules_named_like_ui():
-    names = imported_names("from . import uix", "pneumoviewer.core.x", is_package=False)
-    assert not any(n == UI or n.startswith(UI + ".") for n in names)
-
-
-def test_core_and_training_never_import_ui():
-    assert _violations(["pneumoviewer.core", "model_training"], UI) == {}
-
-
-def test_core_never_imports_model_training():
-    assert _violations(["pneumoviewer.core"], "model_training") == {}
+    names = discover(UI)
+    assert f"{UI}.main_window" in names
+    result = probe(names, TORCH)
+    assert result["errors"] == {}, f"modules failed to import: {result['errors']}"
+    assert result["culprits"] == {}, f"ui modules importing torch at import time: {result}"
