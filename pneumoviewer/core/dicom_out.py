@@ -54,7 +54,7 @@ from pneumoviewer.core.dicom_objects import (
     build_sr,
     summary_line,
 )
-from pneumoviewer.core.readings import AIContext, Reading
+from pneumoviewer.core.readings import AIContext, Reading, ai_context_from_manifest
 
 __all__ = [
     "DECISION_CONCEPT",
@@ -319,8 +319,6 @@ def export_prediction(
     DicomExportError
         As :func:`export_image`; the caller lists it as a problem and goes on.
     """
-    from pneumoviewer.core.reading_export import ai_context_from_manifest
-
     state = getattr(decision, "state", None)
     ai = ai_context_from_manifest(
         manifest,

@@ -19,8 +19,6 @@ Every left-out image has its reason in ``readings.csv``'s ``label`` column.
 from __future__ import annotations
 
 import csv
-import dataclasses
-import hashlib
 import io
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -28,10 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pneumoviewer.core import rle
-from pneumoviewer.core.readings import AIContext, Reading, ReadingFile, Verdict, provenance
+from pneumoviewer.core.readings import (
+    AIContext,
+    Reading,
+    ReadingFile,
+    Verdict,
+    ai_context_from_manifest,
+    provenance,
+)
 
 __all__ = [
     "LABELS_NAME",
@@ -66,69 +69,6 @@ CSV_COLUMNS = (
     "dicom",
 )
 _POSITIVE_STATES = {"positive", "positive, not localised"}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if hasattr(value, "value") and isinstance(getattr(value, "value", None), str):
-        return value.value  # enums
-    return value
-
-
-def ai_context_from_manifest(
-    manifest: Any,
-    *,
-    probability: float | None,
-    mask: np.ndarray | None,
-    postprocess: Any = None,
-    decision_threshold: float | None = None,
-    decision_state: str | None = None,
-) -> AIContext:
-    """Build the AI context of one image from a model manifest and its result.
-
-    Parameters
-    ----------
-    manifest : ModelManifest
-        The model (``name``, ``sha256``, optional ``version``).
-    probability : float or None
-        Classifier probability.
-    mask : numpy.ndarray or None
-        The post-processed (gated) bool (H, W) mask; None without a segmenter.
-    postprocess : dataclass, mapping or None
-        Post-processing parameters in force (e.g. ``PostprocessParams``).
-    decision_threshold : float or None
-        The classifier's decision threshold.
-    decision_state : str or None
-        ``DecisionState`` value.
-
-    Returns
-    -------
-    AIContext
-        ``model_version`` is the manifest's ``version`` when it has one, else
-        ``"sha256:<first 12 hex of the weights' hashes>"`` (identifies the weights).
-    """
-    if dataclasses.is_dataclass(postprocess) and not isinstance(postprocess, type):
-        params = dataclasses.asdict(postprocess)
-    elif isinstance(postprocess, Mapping):
-        params = dict(postprocess)
-    else:
-        params = {}
-    sha = dict(getattr(manifest, "sha256", {}) or {})
-    version = getattr(manifest, "version", None)
-    if not version and sha:
-        joined = "".join(f"{k}={v};" for k, v in sorted(sha.items()))
-        version = "sha256:" + hashlib.sha256(joined.encode()).hexdigest()[:12]
-    return AIContext.build(
-        probability=None if probability is None else float(probability),
-        model_name=getattr(manifest, "name", None),
-        model_version=version,
-        weights_sha256=sha,
-        postprocess={k: _plain(v) for k, v in params.items()},
-        decision_threshold=decision_threshold,
-        decision_state=None if decision_state is None else str(_plain(decision_state)),
-        mask=mask,
-    )
 
 
 def ai_positive(ai: AIContext) -> bool | None:
