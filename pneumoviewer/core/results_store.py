@@ -79,7 +79,7 @@ CREATE TABLE IF NOT EXISTS results (
     map_h INTEGER, map_w INTEGER,
     image_h INTEGER, image_w INTEGER,
     device TEXT, seconds REAL,
-    stats_key TEXT, area INTEGER, dice REAL, positive INTEGER,
+    stats_key TEXT, area INTEGER, dice REAL, positive INTEGER, state TEXT,
     nbytes INTEGER NOT NULL,
     created REAL NOT NULL,
     UNIQUE (model_key, image_key)
@@ -89,12 +89,17 @@ CREATE TABLE IF NOT EXISTS results (
 
 @dataclass(frozen=True, slots=True)
 class StoredStats:
-    """Post-processed numbers of one image for one parameter set (``key``)."""
+    """Post-processed numbers of one image for one parameter set (``key``).
+
+    ``state`` is the decision state's text (:class:`pneumoviewer.core.decision.DecisionState`)
+    and ``positive`` the image-level label (None: not decided).
+    """
 
     key: str
     area: int | None
     dice: float | None
-    positive: bool
+    positive: bool | None
+    state: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +330,9 @@ class ResultsStore:
                     model, image, r.image_id, r.class_probability, r.score, blob, mh, mw, ih, iw,
                     r.device, float(r.seconds),
                     None if s is None else s.key, None if s is None else s.area,
-                    None if s is None else s.dice, None if s is None else int(s.positive),
+                    None if s is None else s.dice,
+                    None if s is None or s.positive is None else int(s.positive),
+                    None if s is None else s.state,
                     _ROW_OVERHEAD + (0 if blob is None else len(blob)), now,
                 )
             )  # fmt: skip
@@ -353,9 +360,9 @@ class ResultsStore:
                 old += 0 if hit is None else hit[0]
             con.executemany("DELETE FROM results WHERE model_key=? AND image_key=?", keys)
             con.executemany(
-                "INSERT INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+                "INSERT INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
             )
-            total = self._total - old + sum(r[16] for r in rows)
+            total = self._total - old + sum(r[-2] for r in rows)
             if total > self.max_bytes:
                 total = self._evict(total)
             con.execute("COMMIT")
@@ -378,14 +385,18 @@ class ResultsStore:
 
     def put_stats(self, model: str, items: Iterable[tuple[str, StoredStats]]) -> None:
         """Remember post-processed numbers (one transaction); unknown rows are ignored."""
-        rows = [(s.key, s.area, s.dice, int(s.positive), model, image) for image, s in items]
+        rows = [
+            (s.key, s.area, s.dice, None if s.positive is None else int(s.positive), s.state,
+             model, image)
+            for image, s in items
+        ]  # fmt: skip
         if not rows:
             return
         with self._lock:
             try:
                 self._con.execute("BEGIN IMMEDIATE")
                 self._con.executemany(
-                    "UPDATE results SET stats_key=?, area=?, dice=?, positive=? "
+                    "UPDATE results SET stats_key=?, area=?, dice=?, positive=?, state=? "
                     "WHERE model_key=? AND image_key=?",
                     rows,
                 )
@@ -413,7 +424,7 @@ class ResultsStore:
                     marks = ",".join("?" * len(chunk))
                     for row in self._con.execute(
                         "SELECT image_key, image_id, class_probability, score, image_h, "
-                        "image_w, device, seconds, stats_key, area, dice, positive, "
+                        "image_w, device, seconds, stats_key, area, dice, positive, state, "
                         "map IS NOT NULL FROM results "
                         f"WHERE model_key=? AND image_key IN ({marks})",
                         (model, *chunk),
@@ -444,8 +455,9 @@ class ResultsStore:
 
 
 def _scalar_row(row: tuple) -> StoredResult:
-    (_, image_id, cp, score, ih, iw, device, seconds, skey, area, dice, pos, has_map) = row
-    stats = None if skey is None else StoredStats(skey, area, dice, bool(pos))
+    (_, image_id, cp, score, ih, iw, device, seconds, skey, area, dice, pos, state, has_map) = row
+    positive = None if pos is None else bool(pos)
+    stats = None if skey is None else StoredStats(skey, area, dice, positive, state)
     shape = None if ih is None else (int(ih), int(iw))
     return StoredResult(
         image_id, cp, score, None, shape if has_map else None, device or "cpu", seconds or 0.0,

@@ -276,14 +276,20 @@ class ResultStore:
         return self._float[1]
 
     # --- post-processed numbers ---------------------------------------------------------
-    def note_stats(self, image_id: str, key: str, stats: Any) -> None:
-        """Remember an image's area / Dice / label for parameter key ``key`` (batched writes)."""
+    def note_stats(
+        self,
+        image_id: str,
+        key: str,
+        *,
+        area: int | None,
+        dice: float | None,
+        positive: bool | None,
+        state: str | None = None,
+    ) -> None:
+        """Remember an image's area / Dice / label / state for key ``key`` (batched writes)."""
         if self.disk is None or self.model_key is None or image_id not in self.scalars:
             return
-        area = getattr(stats, "area", None)
-        self._stats[image_id] = StoredStats(
-            key, area, getattr(stats, "dice", None), bool(stats.predicted_positive)
-        )
+        self._stats[image_id] = StoredStats(key, area, dice, positive, state)
         now = time.monotonic()
         if len(self._stats) >= STATS_FLUSH_ITEMS or now - self._stats_t > STATS_FLUSH_SECONDS:
             self.flush()
@@ -358,7 +364,11 @@ def restore_rows(
         row.probability = res.score if res.score is not None else res.class_probability
         if stats is not None and stats.key == stats_key_for(res.image_id):
             row.area, row.dice, row.predicted = stats.area, stats.dice, stats.positive
+            if hasattr(row, "state"):
+                row.state = stats.state
         else:
             row.area = row.dice = row.predicted = None
+            if hasattr(row, "state"):
+                row.state = None
             stale.append(res.image_id)
     return len(restored), stale

@@ -100,10 +100,18 @@ def test_stats_are_remembered_per_parameter_key(tmp_path):
     model = _key()
     store.put(model, "a", _result(1))
     store.put_stats(
-        model, [("a", StoredStats("p1", 120, 0.5, True)), ("zz", StoredStats("p1", 1, None, True))]
+        model,
+        [
+            ("a", StoredStats("p1", 120, 0.5, True, "positive")),
+            ("zz", StoredStats("p1", 1, None, True)),
+        ],
     )
     got = store.scalars(model, ["a"])["a"].stats
-    assert got == StoredStats("p1", 120, 0.5, True)
+    assert got == StoredStats("p1", 120, 0.5, True, "positive")
+    store.put_stats(model, [("a", StoredStats("p2", None, None, None, "not analysed"))])
+    assert store.scalars(model, ["a"])["a"].stats == StoredStats(
+        "p2", None, None, None, "not analysed"
+    )
     store.close()
 
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from pneumoviewer.core.results_store import ResultsStore
-from pneumoviewer.ui.analysis import ImageStats
 from pneumoviewer.ui.cache import AnalysisResult, upsample_probability
 from pneumoviewer.ui.results import ResultStore, open_disk_store, restore_rows, stats_key
 
@@ -26,6 +25,7 @@ class Row:
     dice: float | None = None
     analysed: bool = False
     predicted: bool | None = None
+    state: str | None = None
 
 
 def _files(folder: Path, n: int) -> list[Row]:
@@ -107,14 +107,15 @@ def test_numbers_restored_only_for_the_same_parameters_and_truth(tmp_path):
         one.register(r.image_id, r.path)
     one.add(_result(0))
     one.add(_result(1))
-    one.note_stats("1.2.0", key_now, ImageStats(321, 0.75, True))
-    one.note_stats("1.2.1", "older-params", ImageStats(5, 0.1, True))
+    one.note_stats("1.2.0", key_now, area=321, dice=0.75, positive=True, state="positive")
+    one.note_stats("1.2.1", "older-params", area=5, dice=0.1, positive=True)
     one.close()  # flushes
     two = _session(tmp_path)
     restored, stale = restore_rows(two, rows, stats_key_for=lambda i: key_now)
     assert restored == 2 and stale == ["1.2.1"]
     assert (rows[0].area, rows[0].dice, rows[0].predicted) == (321, 0.75, True)
-    assert rows[1].area is None and rows[1].analysed
+    assert rows[0].state == "positive"
+    assert rows[1].area is None and rows[1].analysed and rows[1].state is None
     two.close()
 
 
