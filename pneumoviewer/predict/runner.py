@@ -171,10 +171,13 @@ def _process(entry, image, engine, params, gt, decision: float | None):
     else:
         label = int(mask is not None and bool(mask.any()))
     gt_mask = gt_label = score = None
-    if gt is not None and entry.image_id in gt:
-        gt_mask = gt.mask(entry.image_id, shape=image.pixels.shape)
-        positive = gt.is_positive(entry.image_id)
-        gt_label = None if positive is None else int(positive)
+    truth_problem = ""
+    truth = gt.lookup(entry.image_id, image.pixels.shape) if gt is not None else None
+    if truth is not None:  # a bad row blanks this image's ground truth only (listed)
+        gt_mask = truth.mask
+        gt_label = None if truth.positive is None else int(truth.positive)
+        if truth.problem is not None:
+            truth_problem = f"ground truth not used for this image: {truth.problem}"
     if mask is not None and gt_mask is not None:
         score = dice(mask, gt_mask)
     result = ImageResult(
@@ -187,6 +190,7 @@ def _process(entry, image, engine, params, gt, decision: float | None):
         rle=None if mask is None else encode(mask),
         gt_label=gt_label,
         dice=score,
+        error=truth_problem,
         seconds=pred.seconds,
     )
     lines = []
@@ -225,8 +229,7 @@ def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> 
         ``overwrite``; raised before any output is written.
 
     """
-    from pneumoviewer.core.dicom_io import load_xray
-    from pneumoviewer.core.studies import ScanProblem, scan_folder
+    from pneumoviewer.core.studies import ScanProblem, load_entry, scan_folder
 
     t0 = time.perf_counter()
     summary = PredictSummary()
@@ -234,6 +237,8 @@ def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> 
         raise UsageError(f"{opts.folder}: folder not found")
     model_dir = _model_dir(opts)
     gt = _ground_truth(opts, summary.warnings)
+    if gt is not None:  # lines of the CSV that were skipped (wrong field count, no id)
+        summary.problems.extend((bad.path, str(bad)) for bad in gt.problems)
     entries = []
     for item in scan_folder(opts.folder):
         if isinstance(item, ScanProblem):
@@ -291,7 +296,7 @@ def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> 
                 entry = next(todo, None)
                 if entry is None:
                     return
-                pending.append((entry, decoders.submit(load_xray, entry.path)))
+                pending.append((entry, decoders.submit(load_entry, entry)))
 
         def drain_png(limit: int) -> None:
             while len(png_jobs) > limit:
@@ -318,6 +323,8 @@ def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> 
                 bar.update(1)
                 continue
             summary.results.append(result)
+            if result.error:  # e.g. a bad ground-truth row: listed; the image is still written
+                summary.problems.append((entry.path, result.error))
             if opts.png:
                 drain_png(_PNG_QUEUE - 1)
                 job = png_writer.submit(
