@@ -186,7 +186,8 @@ def test_defaults():
     assert study_key(".") == os.path.realpath(".")
 
 
-def test_killed_process_loses_nothing_acknowledged(tmp_path):
+@pytest.mark.parametrize("durable", [True, False])
+def test_killed_process_loses_nothing_acknowledged(tmp_path, durable):
     """SIGKILL right after a verdict and a mask update: both are there on reopen."""
     path = tmp_path / "r.sqlite"
     mask = blob(3, 40, 7, 30)
@@ -196,7 +197,7 @@ def test_killed_process_loses_nothing_acknowledged(tmp_path):
         import os, signal, sys
         import numpy as np
         from pneumoviewer.core.readings import ReadingFile
-        f = ReadingFile({str(path)!r}, study="/s", reader="killed")
+        f = ReadingFile({str(path)!r}, study="/s", reader="killed", durable={durable})
         f.set_verdict("img1", "disagree")
         f.set_mask("img1", np.load({str(tmp_path / "mask.npy")!r}))
         sys.stdout.write("saved\\n")

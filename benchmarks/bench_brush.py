@@ -1,0 +1,93 @@
+"""Reader-mask drawing at 1024²: one brush step, and saving a finished stroke.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_brush.py [--repeats 200]
+
+Prints, at 1024 x 1024 with a 15 px brush (the core part only; the viewer's overlay
+redraw is measured by ``bench_ui.py``):
+
+1. one brush step (``ReadingSession.stroke_to`` of the segment since the last mouse move)
+   against the 16 ms budget of a 60 Hz drag;
+2. finishing a stroke (undo record of the changed box + run-length encode + one SQLite
+   transaction with fsync), against the same budget (it runs once, at mouse release);
+3. undo (restore the box + save).
+
+Both with the reading file's default ``durable=True`` (``synchronous=FULL``: an fsync per
+change) and ``durable=False`` (``synchronous=NORMAL``: kill-safe, not power-loss-safe).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+from pneumoviewer.core.reading_session import ReadingSession  # noqa: E402
+from pneumoviewer.core.readings import AIContext, ReadingFile  # noqa: E402
+
+BUDGET_MS = 16.0
+
+
+def main() -> int:
+    """Run the benchmark and print one line per measurement."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=200)
+    args = parser.parse_args()
+    for durable in (True, False):
+        print(f"reading file durable={durable} (synchronous={'FULL' if durable else 'NORMAL'})")
+        run(args.repeats, durable=durable)
+    return 0
+
+
+def run(repeats: int, *, durable: bool) -> None:
+    """Measure brush steps, stroke finishes and undos on one reading file."""
+    rng = np.random.default_rng(0)
+    ai_mask = np.zeros((1024, 1024), bool)
+    ai_mask[100:400, 600:900] = True
+    ai = AIContext.build(probability=0.9, decision_state="positive", mask=ai_mask)
+    steps, finishes, undos = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        rf = ReadingFile(Path(tmp) / "r.sqlite", study="bench", durable=durable)
+        session = ReadingSession(rf)
+        session.open_image("img", shape=(1024, 1024), ai=ai)
+        for stroke in range(max(1, repeats // 20)):
+            session.begin_stroke()
+            x, y = rng.uniform(100, 900, 2)
+            for _ in range(20):
+                nx, ny = np.clip([x, y] + rng.normal(0, 8, 2), 0, 1023)
+                t0 = time.perf_counter()
+                session.stroke_to([(x, y), (nx, ny)], 15, erase=stroke % 3 == 2)
+                steps.append(time.perf_counter() - t0)
+                x, y = nx, ny
+            t0 = time.perf_counter()
+            session.finish_stroke()
+            finishes.append(time.perf_counter() - t0)
+        for _ in range(min(10, len(finishes))):
+            t0 = time.perf_counter()
+            session.undo()
+            undos.append(time.perf_counter() - t0)
+        rf.close()
+    for name, samples in (
+        ("brush step (stroke_to)", steps),
+        ("finish stroke (undo record + RLE + commit)", finishes),
+        ("undo (restore + commit)", undos),
+    ):
+        ms = statistics.median(samples) * 1000
+        p95 = float(np.percentile(samples, 95)) * 1000
+        print(
+            f"  {name}: median {ms:.3f} ms, p95 {p95:.3f} ms; "
+            f"budget {BUDGET_MS:.0f} ms / median = {BUDGET_MS / ms:.1f}x"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
