@@ -1,0 +1,442 @@
+"""The input-quality gate: is this image one the model was made for (Qt- and torch-free).
+
+Every image gets a :class:`QualityResult`: **ok**, **warn** (the AI answer is shown with the
+reasons) or **refused** (the AI answer is withheld: "not assessed: REASON"; a reader may
+override it for that image). Three families of rules, cheapest first:
+
+* :func:`check_header` — header facts only, cheap enough for the folder scan: modality,
+  Body Part Examined (when present), View Position (lateral and other non-frontal views),
+  the patient's age against the model's :class:`IntendedUse`, and the matrix size.
+* :func:`check_pixels` (rules in :mod:`.quality_pixels`) — once an image is loaded (~5 ms
+  at 1024²): blank or near-constant, very low dynamic range, mostly padding, noise instead
+  of anatomy, and two orientation heuristics for frontal chest films (rotated by 90°, grey
+  scale inverted).
+* :func:`check_ood` — the model's own out-of-distribution score (see
+  :mod:`pneumoviewer.core.inference.ood`), when the model directory carries statistics.
+
+Combine them with :func:`combine`. The thresholds are module constants, each with the
+measurement behind it. The orientation heuristics were checked on the ten bundled SIIM
+samples only (all ten upright images pass; their copies turned 90° or inverted are all
+flagged): they assume a frontal chest film and are a safety net, not a classifier.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_INTENDED_USE",
+    "IntendedUse",
+    "Quality",
+    "QualityResult",
+    "Reason",
+    "check_header",
+    "check_ood",
+    "check_pixels",
+    "combine",
+    "parse_age_years",
+]
+
+
+class Quality(StrEnum):
+    """The gate's verdict on one image (ordered: ok < warn < refused)."""
+
+    OK = "ok"
+    WARN = "warn"
+    REFUSED = "refused"
+
+    @property
+    def rank(self) -> int:
+        """0 for ok, 1 for warn, 2 for refused."""
+        return _RANK[self]
+
+
+_RANK = {Quality.OK: 0, Quality.WARN: 1, Quality.REFUSED: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One finding: its level, a stable code (for filters and tests) and plain words."""
+
+    level: Quality
+    code: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True, slots=True)
+class QualityResult:
+    """The gate's answer for one image.
+
+    Attributes
+    ----------
+    level : Quality
+        The worst level among the reasons (ok when there are none).
+    reasons : tuple of Reason
+        Worst first. An ok result may carry notes (level ok), e.g. "OOD check skipped".
+    """
+
+    level: Quality = Quality.OK
+    reasons: tuple[Reason, ...] = ()
+
+    @classmethod
+    def of(cls, reasons: list[Reason] | tuple[Reason, ...]) -> QualityResult:
+        """Build a result from findings: level = the worst, reasons sorted worst first."""
+        seen: set[str] = set()
+        unique = []
+        for r in sorted(reasons, key=lambda r: -r.level.rank):  # stable: keeps rule order
+            if r.text not in seen:
+                seen.add(r.text)
+                unique.append(r)
+        level = unique[0].level if unique else Quality.OK
+        return cls(level, tuple(unique))
+
+    @property
+    def refused(self) -> bool:
+        """True when the AI answer must be withheld."""
+        return self.level is Quality.REFUSED
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The reasons' codes, worst first."""
+        return tuple(r.code for r in self.reasons)
+
+    @property
+    def text(self) -> str:
+        """The reasons at the result's own level, joined by "; " ("" when ok)."""
+        return "; ".join(r.text for r in self.reasons if r.level is self.level and r.level.rank)
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.text}" if self.text else str(self.level)
+
+
+def _refuse(code: str, text: str) -> Reason:
+    return Reason(Quality.REFUSED, code, text)
+
+
+def _warn(code: str, text: str) -> Reason:
+    return Reason(Quality.WARN, code, text)
+
+
+def combine(*results: QualityResult | None) -> QualityResult:
+    """Merge results (``None`` skipped): the worst level, all reasons worst first, no repeats."""
+    reasons: list[Reason] = []
+    for res in results:
+        if res is not None:
+            reasons.extend(res.reasons)
+    return QualityResult.of(reasons)
+
+
+# --- intended use ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntendedUse:
+    """Which images a model is meant for (``manifest.json`` field ``intended_use``).
+
+    Attributes
+    ----------
+    age_min, age_max : int or None
+        Age range in years, inclusive (None: open). Outside it -> warn.
+    views : tuple of str
+        View Position values the model reads (upper case), e.g. ``("PA", "AP")``.
+    modalities : tuple of str
+        DICOM modalities it reads, e.g. ``("CR", "DX")``.
+    body_parts : tuple of str
+        Body Part Examined values it reads, e.g. ``("CHEST",)``.
+    stated : bool
+        True when the manifest states it; False for the defaults (the card says so).
+    """
+
+    age_min: int | None = 18
+    age_max: int | None = None
+    views: tuple[str, ...] = ("PA", "AP")
+    modalities: tuple[str, ...] = ("CR", "DX")
+    body_parts: tuple[str, ...] = ("CHEST",)
+    stated: bool = field(default=False, compare=False)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (``stated`` is not written: a written one is stated)."""
+        return {
+            "age_min": self.age_min,
+            "age_max": self.age_max,
+            "views": list(self.views),
+            "modalities": list(self.modalities),
+            "body_parts": list(self.body_parts),
+        }
+
+    def describe(self) -> str:
+        """One line for the model card, e.g. "adults 18 y and older; PA, AP; CR, DX; CHEST"."""
+        if self.age_min is not None and self.age_max is not None:
+            ages = f"ages {self.age_min}-{self.age_max} y"
+        elif self.age_min is not None:
+            ages = f"ages {self.age_min} y and older"
+        elif self.age_max is not None:
+            ages = f"ages up to {self.age_max} y"
+        else:
+            ages = "any age"
+        text = (
+            f"{ages}; views {', '.join(self.views)}; modalities {', '.join(self.modalities)}; "
+            f"body part {', '.join(self.body_parts)}"
+        )
+        return text if self.stated else text + " (defaults: the manifest does not state it)"
+
+
+#: Used when a manifest does not state its intended use: adult frontal chest radiographs.
+DEFAULT_INTENDED_USE = IntendedUse()
+
+# --- header rules ------------------------------------------------------------------------
+
+#: Projection radiography modalities: DX, CR; DR and RG are older or vendor spellings.
+RADIOGRAPHY_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})
+_LATERAL = frozenset({"LL", "RL", "LAT", "LATERAL", "LLAT", "RLAT", "LEFT", "RIGHT"})
+_OTHER_VIEWS = frozenset(
+    {
+        "RLD",
+        "LLD",
+        "DECUBITUS",
+        "DECUB",
+        "RLO",
+        "LLO",
+        "OBL",
+        "OBLIQUE",
+        "RAO",
+        "LAO",
+        "RPO",
+        "LPO",
+        "AXIAL",
+        "LORDOTIC",
+        "APICAL",
+    }  # fmt: skip
+)
+_CHEST_WORDS = ("CHEST", "THORAX", "LUNG", "TORAX", "THORAS")
+#: Body Part Examined values naming another region (DICOM defined terms and common text).
+_OTHER_BODY_PARTS = frozenset(
+    {
+        "ABDOMEN",
+        "PELVIS",
+        "SKULL",
+        "HEAD",
+        "BRAIN",
+        "NECK",
+        "FACE",
+        "SPINE",
+        "CSPINE",
+        "TSPINE",
+        "LSPINE",
+        "SSPINE",
+        "HAND",
+        "WRIST",
+        "FINGER",
+        "ELBOW",
+        "ARM",
+        "FOREARM",
+        "HUMERUS",
+        "SHOULDER",
+        "CLAVICLE",
+        "KNEE",
+        "FOOT",
+        "TOE",
+        "ANKLE",
+        "HEEL",
+        "HIP",
+        "LEG",
+        "FEMUR",
+        "TIBIA",
+        "EXTREMITY",
+        "BREAST",
+        "JAW",
+        "TMJ",
+        "SINUS",
+        "DENTAL",
+        "SACRUM",
+        "COCCYX",
+        "KUB",
+        "ORBIT",
+        "NOSE",
+    }  # fmt: skip
+)
+#: Shorter side below this (pixels): a thumbnail or icon, not a radiograph (real CR/DX
+#: images are >= ~1000 px; the SIIM images are 1024).
+MIN_SIDE_PX = 256
+#: Long side / short side above this: a strip or a scout, not a chest film (films are <= 1.4).
+MAX_ASPECT = 2.5
+
+_AGE_RE = re.compile(r"^\s*(\d{1,3})\s*([DWMY]?)\s*$", re.IGNORECASE)
+
+
+def parse_age_years(text: str | None) -> int | None:
+    """Patient's Age as whole years: ``"045Y"`` -> 45, ``"38"`` -> 38, ``"006M"`` -> 0.
+
+    Bare numbers (the SIIM files write ``"38"``) are read as years; unparseable -> None.
+    """
+    if not text:
+        return None
+    m = _AGE_RE.match(str(text))
+    if m is None:
+        return None
+    n, unit = int(m.group(1)), m.group(2).upper() or "Y"
+    return {"Y": n, "M": n // 12, "W": n // 52, "D": n // 365}[unit]
+
+
+def _tokens(value: str) -> list[str]:
+    return [t for t in re.split(r"[^A-Z0-9]+", value.upper()) if t]
+
+
+def _view_reasons(view: str | None, intended: IntendedUse) -> list[Reason]:
+    wanted = ", ".join(intended.views) or "none"
+    if not view:
+        return [_warn("view-unknown", f"View Position not recorded (the model reads {wanted})")]
+    toks = _tokens(view)
+    if any(t in _LATERAL for t in toks) or "LATERAL" in view.upper():
+        return [
+            _refuse("lateral", f"lateral view (View Position {view}); the model reads {wanted}")
+        ]
+    if any(t in intended.views for t in toks):
+        return []
+    if any(t in _OTHER_VIEWS for t in toks) or any(t in ("AP", "PA") for t in toks):
+        return [_refuse("view", f"view {view} is not one the model reads ({wanted})")]
+    return [
+        _warn("view-unknown", f"View Position {view!r} not recognised (the model reads {wanted})")
+    ]
+
+
+def _body_part_reasons(part: str | None, intended: IntendedUse) -> list[Reason]:
+    if not part:
+        return []
+    up = part.upper()
+    wanted = ", ".join(intended.body_parts) or "none"
+    chest_ok = "CHEST" in intended.body_parts and any(w in up for w in _CHEST_WORDS)
+    if chest_ok or any(t in intended.body_parts for t in _tokens(part)):
+        return []
+    if any(t in _OTHER_BODY_PARTS for t in _tokens(part)):
+        return [_refuse("body-part", f"Body Part Examined is {part}; the model reads {wanted}")]
+    return [_warn("body-part", f"Body Part Examined {part!r} not recognised as {wanted}")]
+
+
+def _modality_reasons(modality: str | None, intended: IntendedUse) -> list[Reason]:
+    wanted = " or ".join(intended.modalities) or "none"
+    if not modality:
+        return [_warn("modality", f"Modality not recorded (the model reads {wanted})")]
+    m = modality.upper()
+    if m in intended.modalities:
+        return []
+    if m in RADIOGRAPHY_MODALITIES:
+        return [
+            _warn("modality", f"Modality {m} is a radiograph, but the model was made for {wanted}")
+        ]
+    return [_refuse("modality", f"Modality {m} is not a radiograph (the model reads {wanted})")]
+
+
+def _age_reasons(age: int | None, intended: IntendedUse) -> list[Reason]:
+    if age is None:
+        return []
+    if intended.age_min is not None and age < intended.age_min:
+        return [
+            _warn(
+                "age", f"patient is {age} y; the model is meant for {intended.age_min} y and older"
+            )
+        ]
+    if intended.age_max is not None and age > intended.age_max:
+        return [
+            _warn("age", f"patient is {age} y; the model is meant for up to {intended.age_max} y")
+        ]
+    return []
+
+
+def _size_reasons(rows: int, columns: int) -> list[Reason]:
+    if rows <= 0 or columns <= 0:
+        return [_refuse("size", "the image has no pixels")]
+    if min(rows, columns) < MIN_SIDE_PX:
+        return [_refuse("size", f"{columns} x {rows} px is too small to be a radiograph")]
+    if max(rows, columns) / min(rows, columns) > MAX_ASPECT:
+        return [_refuse("shape", f"{columns} x {rows} px is not shaped like a chest film")]
+    return []
+
+
+def check_header(metadata, intended: IntendedUse | None = None) -> QualityResult:
+    """Header rules (cheap: for the folder scan).
+
+    Parameters
+    ----------
+    metadata : XrayMetadata
+        From :func:`pneumoviewer.core.dicom_io.read_header` or ``load_xray``; uses
+        ``modality``, ``body_part``, ``view_position``, ``age_years`` (else
+        ``patient_age``), ``rows`` and ``columns``.
+    intended : IntendedUse or None
+        The model's intended use (None: :data:`DEFAULT_INTENDED_USE`).
+
+    Returns
+    -------
+    QualityResult
+        Refused: not a radiograph modality, another body part, a lateral / oblique /
+        decubitus view, smaller than :data:`MIN_SIDE_PX` or elongated past
+        :data:`MAX_ASPECT`. Warn: age outside the range, view or modality missing or not
+        recognised, an unrecognised body part, a radiograph modality the model was not
+        made for.
+    """
+    use = intended or DEFAULT_INTENDED_USE
+    age = getattr(metadata, "age_years", None)
+    if age is None:
+        age = parse_age_years(getattr(metadata, "patient_age", None))
+    return QualityResult.of(
+        _modality_reasons(metadata.modality, use)
+        + _body_part_reasons(metadata.body_part, use)
+        + _view_reasons(metadata.view_position, use)
+        + _size_reasons(int(metadata.rows), int(metadata.columns))
+        + _age_reasons(age, use)
+    )
+
+
+def check_pixels(pixels: np.ndarray, *, padding: np.ndarray | None = None) -> QualityResult:
+    """Pixel rules (see :func:`pneumoviewer.core.quality_pixels.check_pixels`)."""
+    from pneumoviewer.core.quality_pixels import check_pixels as _check
+
+    return _check(pixels, padding=padding)
+
+
+# --- out-of-distribution -----------------------------------------------------------------
+
+
+def check_ood(distance: float | None, threshold: float | None) -> QualityResult:
+    """Rule on the model's out-of-distribution distance.
+
+    Parameters
+    ----------
+    distance : float or None
+        Mahalanobis distance of the image's pooled classifier features (None: not computed).
+    threshold : float or None
+        The model's threshold (None: the model has no OOD statistics).
+
+    Returns
+    -------
+    QualityResult
+        Refused above the threshold; ok with a note when the check was skipped.
+    """
+    if distance is None or threshold is None:
+        return QualityResult.of(
+            [
+                Reason(
+                    Quality.OK,
+                    "ood-skipped",
+                    "out-of-distribution check skipped: the model has no OOD statistics",
+                )
+            ]
+        )
+    if not np.isfinite(distance) or distance > threshold:
+        return QualityResult.of(
+            [
+                _refuse(
+                    "ood",
+                    f"unlike the model's training images "
+                    f"(distance {distance:.1f} > threshold {threshold:.1f})",
+                )
+            ]
+        )
+    return QualityResult()
