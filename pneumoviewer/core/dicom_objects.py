@@ -494,7 +494,9 @@ def build_sc(
         title="Pneumothorax AI (not a medical device)",
         lines=lines,
     )
-    spacing = _spacing(src)
+    # the picture may be framed (text band): then its pixels are not the source's grid
+    same_grid = rgb.shape[:2] == (int(src.Rows), int(src.Columns))
+    spacing = _spacing(src) if same_grid else None
     common = _common("sc", src, plan)
     for kw in ("manufacturer_model_name", "software_versions", "device_serial_number"):
         common.pop(kw)
@@ -510,6 +512,9 @@ def build_sc(
         **common,
     )
     sc.BurnedInAnnotation = "YES"
+    for kw in ("PatientAge", "PatientSize", "PatientWeight"):  # not copied by highdicom
+        if kw in src and kw not in sc:
+            setattr(sc, kw, src[kw].value)
     if "Laterality" not in sc:
         sc.Laterality = ""  # General Series type 2C; a chest is not a paired structure
     sc.SeriesDescription = _SERIES_TEXT["sc"]

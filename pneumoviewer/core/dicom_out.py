@@ -148,7 +148,18 @@ def prepare_source(ds: Dataset, path: str | os.PathLike[str]) -> Dataset:
                 "source has no Patient Orientation and its View Position "
                 f"({view or 'none'}) is not PA or AP: cannot orient derived images",
             )
-    for kw in ("StudyID", "AccessionNumber", "ReferringPhysicianName", "StudyDate", "StudyTime"):
+    type2 = (
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyID",
+        "AccessionNumber",
+        "ReferringPhysicianName",
+        "StudyDate",
+        "StudyTime",
+    )
+    for kw in type2:  # type 2 in the derived objects: present, empty when unknown
         if kw not in src:
             setattr(src, kw, "")
     return src

@@ -365,3 +365,49 @@ def test_export_prediction_for_predict(case, tmp_path):
     (group,) = hd.sr.srread(paths[1]).content.get_image_measurement_groups()
     assert group.get_measurements(name=codes.DCM.Probability)[0].value == pytest.approx(0.7)
     assert _code_values(group, dicom_out.VERDICT_CONCEPT) == []  # no reader in predict
+
+
+@pytest.mark.parametrize("spacing", [None, (0.2, 0.25)])
+def test_12_bit_monochrome1_non_square_source(tmp_path, spacing):
+    from pydicom.uid import generate_uid
+
+    from tests.core.dicom_factory import make_image, write
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 4096, (300, 200), dtype=np.uint16)
+    ds = make_image(
+        pixels,
+        photometric="MONOCHROME1",
+        bits_stored=12,
+        window=(2048, 4096),
+        pixel_spacing=spacing,
+    )
+    del ds.PatientID  # type 2: written empty in the derived objects
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    source = write(ds, tmp_path / "cr.dcm")
+    mask = np.zeros((300, 200), bool)
+    mask[50:120, 30:90] = True
+    ai = AIContext.build(probability=0.6, decision_state="positive", model_name="x", mask=mask)
+    paths = dict(zip(DICOM_KINDS, export_image(source, tmp_path / "out", ai=ai), strict=True))
+    seg = hd.seg.segread(paths["seg"])
+    got = seg.get_pixels_by_source_instance([ds.SOPInstanceUID], segment_numbers=[1])
+    np.testing.assert_array_equal(got[0, :, :, 0].astype(bool), mask)
+    sc = pydicom.dcmread(paths["sc"])
+    assert sc.PatientID == "" and sc.PatientAge == "045Y"
+    same_grid = (sc.Rows, sc.Columns) == (300, 200)  # not when the export adds a text band
+    assert ("PixelSpacing" in sc) == (spacing is not None and same_grid)
+    if DCIODVFY:
+        for path in paths.values():
+            assert dciodvfy_errors(path) == [], path.name
+
+
+def test_source_without_uids_names_them(tmp_path, case):
+    from tests.core.dicom_factory import make_image, write
+
+    source = write(make_image(np.zeros((8, 8), np.uint8)), tmp_path / "bare.dcm")
+    with pytest.raises(
+        DicomExportError, match=r"bare\.dcm: source lacks StudyInstanceUID, SeriesInstanceUID"
+    ):
+        export_image(source, tmp_path / "out", ai=case[2])
+    with pytest.raises(DicomExportError, match=r"nope\.dcm: cannot read the source DICOM"):
+        export_image(tmp_path / "nope.dcm", tmp_path / "out", ai=case[2])
