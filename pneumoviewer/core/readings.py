@@ -63,8 +63,10 @@ __all__ = [
     "ai_context_from_manifest",
     "default_reader",
     "default_reading_path",
+    "fallback_reading_path",
     "now_utc",
     "provenance",
+    "reading_path_for",
     "study_key",
 ]
 
@@ -119,12 +121,44 @@ class ReadingFileError(PneumoviewerError):
 
 
 def default_reading_path(folder: str | os.PathLike[str]) -> Path:
-    """Where the reading file of a study folder lives by default: ``folder/READING_FILE_NAME``.
+    """Return where a study folder's reading file lives: ``folder/READING_FILE_NAME``.
 
     The name is hidden, so folder scans skip it (and its ``-wal``/``-shm`` companions).
-    Where the folder is read-only, the caller asks the user for another path.
+    Where the folder is read-only, the caller asks the user for another path, or uses
+    :func:`fallback_reading_path`.
     """
     return Path(folder) / READING_FILE_NAME
+
+
+def fallback_reading_path(folder: str | os.PathLike[str]) -> Path:
+    """Return the per-user reading file of a study whose folder is not writable.
+
+    ``<user data dir>/pneumoviewer/readings/<folder name>-<12 hex of its key>.sqlite``
+    (platformdirs), one per study folder.
+    """
+    import hashlib
+
+    import platformdirs
+
+    key = study_key(folder)
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(key).name)[:40]
+    base = Path(platformdirs.user_data_dir("pneumoviewer", "pneumoviewer"))
+    return base / "readings" / f"{name or 'study'}-{digest}.sqlite"
+
+
+def reading_path_for(folder: str | os.PathLike[str]) -> Path:
+    """Return the reading file to use for a folder: beside the study when it is writable.
+
+    An existing file beside the study wins; else the folder's own file when the folder is
+    writable; else :func:`fallback_reading_path` (its folder is created).
+    """
+    beside = default_reading_path(folder)
+    if beside.exists() or os.access(folder, os.W_OK):
+        return beside
+    fallback = fallback_reading_path(folder)
+    fallback.parent.mkdir(parents=True, exist_ok=True)
+    return fallback
 
 
 def study_key(folder: str | os.PathLike[str]) -> str:

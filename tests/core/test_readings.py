@@ -217,3 +217,24 @@ def test_killed_process_loses_nothing_acknowledged(tmp_path, durable):
         r = f.get("img1")
         assert r.verdict is Verdict.DISAGREE and r.reader == "killed"
         np.testing.assert_array_equal(r.mask(), mask)
+
+
+def test_reading_path_beside_a_writable_study_else_per_user(tmp_path, monkeypatch):
+    from pneumoviewer.core import readings
+
+    study = tmp_path / "study one"
+    study.mkdir()
+    assert readings.reading_path_for(study) == study / readings.READING_FILE_NAME
+    import platformdirs
+
+    monkeypatch.setattr(platformdirs, "user_data_dir", lambda *a: str(tmp_path / "data" / a[0]))
+    monkeypatch.setattr(readings.os, "access", lambda path, mode: False)
+    path = readings.reading_path_for(study)
+    assert path.parent == tmp_path / "data" / "pneumoviewer" / "readings"
+    assert path.parent.is_dir() and path.name.startswith("study_one-")
+    assert path == readings.fallback_reading_path(study)  # stable per study
+    other = tmp_path / "other"
+    other.mkdir()
+    assert readings.fallback_reading_path(other) != path
+    (study / readings.READING_FILE_NAME).touch()  # an existing file beside the study wins
+    assert readings.reading_path_for(study) == study / readings.READING_FILE_NAME
