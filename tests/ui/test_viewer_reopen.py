@@ -129,3 +129,25 @@ def test_a_changed_threshold_recomputes_restored_numbers(
     qtbot.waitUntil(lambda: not second.bulk_timer.isActive(), timeout=10000)
     assert _columns(second) == at_045  # recomputed from the stored maps, not the 0.55 ones
     assert second.inference.predictions_run == 0
+
+
+def test_store_location_setting_and_damaged_store_message(make_window, tmp_path):
+    from pneumoviewer.ui.settings import make_settings
+
+    settings = make_settings()
+    settings.setValue("results/dir", str(tmp_path / "chosen"))
+    settings.sync()
+    w = make_window()
+    assert w.store.disk.path == tmp_path / "chosen" / "results.sqlite"
+    w.close()
+    w.shutdown()
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "results.sqlite").write_bytes(b"not a database" * 100)
+    settings.setValue("results/dir", str(broken))
+    settings.sync()
+    w2 = make_window()  # no crash: set aside, rebuilt, said
+    assert w2.store.disk is not None and len(w2.store.disk) == 0
+    assert "moved to" in w2.notice_label.toolTip()
+    assert any(p.name.startswith("results.sqlite.damaged-") for p in broken.iterdir())
