@@ -121,7 +121,25 @@ def _parameters(ai: AIContext | None) -> dict[str, str]:
     return {k: prov[k] for k in keys if k in prov}
 
 
-def _common(kind: str, src: Dataset, plan: SeriesPlan) -> dict:
+def _contributing(ai: AIContext | None, reading: Reading | None) -> list:
+    """Describe the model as contributing (processing) equipment, with the provenance."""
+    if ai is None:
+        return []
+    prov = provenance(ai, reading)
+    return [
+        hd.ContributingEquipment(
+            manufacturer=_MANUFACTURER,
+            purpose_of_reference=codes.DCM.ProcessingEquipment,
+            manufacturer_model_name=(ai.model_name or "unknown model")[:64],
+            software_versions=(ai.model_version or "unknown")[:64],
+            contribution_description="; ".join(f"{k}: {v}" for k, v in prov.items())[:1024],
+        )
+    ]
+
+
+def _common(
+    kind: str, src: Dataset, plan: SeriesPlan, ai: AIContext | None, reading: Reading | None
+) -> dict:
     from pneumoviewer import __version__
 
     series, number, instance = plan.next(str(src.StudyInstanceUID), kind)
@@ -134,6 +152,7 @@ def _common(kind: str, src: Dataset, plan: SeriesPlan) -> dict:
         "manufacturer_model_name": "pneumoviewer",
         "software_versions": str(__version__),
         "device_serial_number": "0",
+        "contributing_equipment": _contributing(ai, reading) or None,
     }
 
 
@@ -203,7 +222,7 @@ def build_seg(
         content_creator_name=None if reading is None else _person(reading.reader),
         pixel_measures=measures,
         omit_empty_frames=False,
-        **_common("seg", src, plan),
+        **_common("seg", src, plan, ai, reading),
     )
     seg.SeriesDescription = _SERIES_TEXT["seg"]
     seg.PatientOrientation = src.PatientOrientation
@@ -328,7 +347,7 @@ def build_sr(
         imaging_measurements=groups,
     )
     evidence = [src] if seg is None else [src, seg]
-    common = _common("sr", src, plan)
+    common = _common("sr", src, plan, ai, reading)
     for kw in ("manufacturer_model_name", "software_versions", "device_serial_number"):
         common.pop(kw)
     sr = hd.sr.Comprehensive3DSR(
@@ -448,7 +467,7 @@ def build_gsps(
         graphic_annotations=annotations,
         graphic_layers=layers,
         content_creator_name=None if reading is None else _person(reading.reader),
-        **_common("gsps", src, plan),
+        **_common("gsps", src, plan, ai, reading),
     )
     gsps.SeriesDescription = _SERIES_TEXT["gsps"]
     gsps.Laterality = ""  # General Series type 2C; a chest is not a paired structure
@@ -497,7 +516,7 @@ def build_sc(
     # the picture may be framed (text band): then its pixels are not the source's grid
     same_grid = rgb.shape[:2] == (int(src.Rows), int(src.Columns))
     spacing = _spacing(src) if same_grid else None
-    common = _common("sc", src, plan)
+    common = _common("sc", src, plan, ai, reading)
     for kw in ("manufacturer_model_name", "software_versions", "device_serial_number"):
         common.pop(kw)
     sc = hd.sc.SCImage.from_ref_dataset(

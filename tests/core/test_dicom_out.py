@@ -411,3 +411,23 @@ def test_source_without_uids_names_them(tmp_path, case):
         export_image(source, tmp_path / "out", ai=case[2])
     with pytest.raises(DicomExportError, match=r"nope\.dcm: cannot read the source DICOM"):
         export_image(tmp_path / "nope.dcm", tmp_path / "out", ai=case[2])
+
+
+def test_every_object_carries_the_provenance(written):
+    for kind, path in written.items():
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        (model,) = [e for e in ds.ContributingEquipmentSequence if e.Manufacturer == "pneumoviewer"]
+        assert model.ManufacturerModelName == "demo" and model.SoftwareVersions == "2026.11"
+        assert model.PurposeOfReferenceCodeSequence[0].CodeValue == "109102"
+        text = model.ContributionDescription
+        for part in (
+            "model: demo",
+            "model_version: 2026.11",
+            "weights_sha256: segmenter.safetensors=" + "ab" * 32,
+            "postprocessing: bottom_threshold=0.4, min_area=10, scheme=triplet",
+            "decision_threshold: 0.5",
+            "reader: jdoe",
+            "reading_time: 2026-11-30T04:00:00.000+00:00",
+            "created: ",
+        ):
+            assert part in text, (kind, part)
