@@ -39,6 +39,7 @@ __all__ = [
     "check_pixels",
     "combine",
     "parse_age_years",
+    "parse_intended_use",
 ]
 
 
@@ -190,6 +191,56 @@ class IntendedUse:
 
 #: Used when a manifest does not state its intended use: adult frontal chest radiographs.
 DEFAULT_INTENDED_USE = IntendedUse()
+
+
+def parse_intended_use(data, path) -> IntendedUse | None:
+    """Validate the manifest's ``intended_use`` field (None/absent -> None: defaults apply).
+
+    Parameters
+    ----------
+    data : Any
+        The parsed JSON value: ``{"age_min": 18, "age_max": null, "views": ["PA", "AP"],
+        "modalities": ["CR", "DX"], "body_parts": ["CHEST"]}``; missing keys take the
+        defaults of :class:`IntendedUse`.
+    path : path-like
+        The manifest, named in errors.
+
+    Raises
+    ------
+    ModelLoadError
+        Naming the file and the field ``intended_use.<key>``.
+    """
+    from pneumoviewer.core.errors import ModelLoadError
+
+    if data is None:
+        return None
+
+    def fail(key: str, problem: str) -> ModelLoadError:
+        return ModelLoadError(path, f"field 'intended_use{'.' + key if key else ''}': {problem}")
+
+    if not isinstance(data, dict):
+        raise fail("", f"must be a JSON object, got {type(data).__name__}")
+    kw: dict = {"stated": True}
+    for key in ("age_min", "age_max"):
+        value = data.get(key, getattr(DEFAULT_INTENDED_USE, key))
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 150
+        ):
+            raise fail(key, f"must be a whole number of years (0-150) or null, got {value!r:.30}")
+        kw[key] = value
+    if kw["age_min"] is not None and kw["age_max"] is not None and kw["age_min"] > kw["age_max"]:
+        raise fail("age_min", f"{kw['age_min']} is above age_max {kw['age_max']}")
+    for key in ("views", "modalities", "body_parts"):
+        value = data.get(key, list(getattr(DEFAULT_INTENDED_USE, key)))
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, str) and v.strip() for v in value)
+        ):
+            raise fail(key, f"must be a non-empty list of strings, got {value!r:.40}")
+        kw[key] = tuple(v.strip().upper() for v in value)
+    return IntendedUse(**kw)
+
 
 # --- header rules ------------------------------------------------------------------------
 

@@ -40,7 +40,9 @@ from typing import Any
 
 from pneumoviewer.core.errors import ModelLoadError
 from pneumoviewer.core.inference.manifest_schema import FORMAT_VERSION, validate_manifest
+from pneumoviewer.core.inference.ood import OodSpec  # numpy only (#10)
 from pneumoviewer.core.preprocessing import ClaheParams  # cv2 + numpy only, no torch
+from pneumoviewer.core.quality import DEFAULT_INTENDED_USE, IntendedUse  # numpy only (#10)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -138,6 +140,17 @@ class ModelManifest:
     segmenter: SegmenterSpec | None = None
     training: dict = field(default_factory=dict)
     sha256: dict[str, str] = field(default_factory=dict)
+    #: Which images the model is for (None: not stated, the defaults apply) (#10).
+    intended_use: IntendedUse | None = None
+    #: Out-of-distribution statistics (None: the check is skipped) (#10).
+    ood: OodSpec | None = None
+
+    @property
+    def effective_intended_use(self) -> IntendedUse:
+        """The stated intended use, else :data:`~pneumoviewer.core.quality.DEFAULT_INTENDED_USE`."""
+        if self.intended_use is None:
+            return DEFAULT_INTENDED_USE
+        return dataclasses.replace(self.intended_use, stated=True)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready dict written to ``manifest.json``."""
@@ -150,7 +163,7 @@ class ModelManifest:
                 d["decoder_channels"] = list(d["decoder_channels"])
             return d
 
-        return {
+        d = {
             "format_version": self.format_version,
             "name": self.name,
             "description": self.description,
@@ -161,6 +174,11 @@ class ModelManifest:
             "training": dict(self.training),
             "sha256": dict(self.sha256),
         }
+        if self.intended_use is not None:  # written only when stated (#10)
+            d["intended_use"] = self.intended_use.to_dict()
+        if self.ood is not None:
+            d["ood"] = self.ood.to_dict()
+        return d
 
     def to_json(self) -> str:
         """Return the manifest as indented JSON text (UTF-8 safe, trailing newline)."""
@@ -222,6 +240,12 @@ class ModelManifest:
             )
         if self.clahe is not None:
             lines.append(f"CLAHE: clip {self.clahe.clip_limit:g}, tiles {self.clahe.tile_grid}")
+        lines.append(f"Intended use: {self.effective_intended_use.describe()}")
+        lines.append(
+            "OOD check: none (no statistics in this model; the check is skipped)"
+            if self.ood is None
+            else f"OOD check: {self.ood.describe()}"
+        )
         for key, value in self.training.items():
             if isinstance(value, str | int | float | bool):
                 lines.append(f"{key}: {value}")

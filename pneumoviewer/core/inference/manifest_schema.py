@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from pneumoviewer.core.errors import ModelLoadError
+from pneumoviewer.core.inference.ood import parse_ood_spec  # numpy only (#10)
 from pneumoviewer.core.preprocessing import ClaheParams  # cv2 + numpy only, no torch
+from pneumoviewer.core.quality import parse_intended_use  # numpy only (#10)
 
 __all__ = ["CLASSIFIER_HEADS", "FORMAT_VERSION", "validate_manifest"]
 
@@ -245,6 +247,8 @@ def validate_manifest(data: Any, path: Path) -> dict[str, Any]:
         else _parse_segmenter(_Fields(segmenter, path, "segmenter")),
         training=f.get("training", "dict", {}),
         sha256=dict(sha),
+        intended_use=parse_intended_use(f.data.get("intended_use"), path),
+        ood=parse_ood_spec(f.data.get("ood"), path),
     )
     if (
         manifest["classifier"] is not None
