@@ -431,3 +431,21 @@ def test_every_object_carries_the_provenance(written):
             "created: ",
         ):
             assert part in text, (kind, part)
+
+
+def test_negative_ai_empty_mask(case, tmp_path):
+    source, image_id, *_ = case
+    empty = np.zeros((1024, 1024), bool)
+    ai = AIContext.build(probability=0.05, decision_state="negative", model_name="m", mask=empty)
+    paths = dict(zip(DICOM_KINDS, export_image(source, tmp_path, ai=ai), strict=True))
+    seg = hd.seg.segread(paths["seg"])
+    got = seg.get_pixels_by_source_instance([image_id], segment_numbers=[1])
+    assert got.shape == (1, 1024, 1024, 1) and not got.any()
+    gsps = pydicom.dcmread(paths["gsps"])
+    layers = {a.GraphicLayer for a in gsps.GraphicAnnotationSequence}
+    assert layers == {"TEXT"}  # nothing to outline
+    (group,) = hd.sr.srread(paths["sr"]).content.get_image_measurement_groups()
+    assert _code_values(group, dicom_out.DECISION_CONCEPT) == ["NEGATIVE"]
+    if DCIODVFY:
+        for path in paths.values():
+            assert dciodvfy_errors(path) == [], path.name
