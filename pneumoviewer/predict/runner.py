@@ -162,7 +162,7 @@ def _process(entry, image, engine, params, gt, decision: float | None):
     from pneumoviewer.core.postprocessing import postprocess
     from pneumoviewer.core.rle import encode
 
-    pred = engine.predict(image.pixels, image_id=entry.image_id)
+    pred = engine.predict(image.pixels, image_id=entry.image_id, padding=image.padding)
     mask = None
     if pred.probability_map is not None:
         mask = postprocess(pred.probability_map, params, class_probability=pred.class_probability)

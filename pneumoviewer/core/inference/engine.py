@@ -163,15 +163,22 @@ class InferenceEngine:
             gate_threshold=gate,
         )
 
-    def _inputs(self, pixels: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """CLAHE once at full resolution, then each model's resize + normalisation."""
+    def _inputs(
+        self, pixels: np.ndarray, padding: np.ndarray | None = None
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """CLAHE once at full resolution, then each model's resize + normalisation.
+
+        ``padding`` (bool (H, W), ``XrayImage.padding``) is left out of CLAHE and is 0
+        (black) in the inputs, as in the display.
+        """
         if not isinstance(pixels, np.ndarray) or pixels.ndim != 2 or pixels.dtype != np.uint8:
             raise ValueError(
                 f"expected a uint8 (H, W) image, got {getattr(pixels, 'dtype', type(pixels))} "
                 f"{getattr(pixels, 'shape', '')}"
             )
         pixels = np.ascontiguousarray(pixels)  # views (flips, crops) are fine
-        base = pixels if self.manifest.clahe is None else clahe(pixels, self.manifest.clahe)
+        clahe_params = self.manifest.clahe
+        base = pixels if clahe_params is None else clahe(pixels, clahe_params, padding=padding)
         out = []
         for spec in (self.manifest.classifier, self.manifest.segmenter):
             if spec is None:
@@ -185,6 +192,7 @@ class InferenceEngine:
                     mean=spec.mean,
                     std=spec.std,
                     channels=spec.in_channels,
+                    padding=padding if clahe_params is None else None,
                 )
             )
         return out[0], out[1]
@@ -223,7 +231,9 @@ class InferenceEngine:
             self._fall_back_to_cpu(exc)
             return self._forward(cls_batch, seg_batch)
 
-    def predict(self, pixels: np.ndarray, *, image_id: str = "") -> Prediction:
+    def predict(
+        self, pixels: np.ndarray, *, image_id: str = "", padding: np.ndarray | None = None
+    ) -> Prediction:
         """Run the models on one image.
 
         Parameters
@@ -232,6 +242,9 @@ class InferenceEngine:
             uint8, shape (H, W), the display image (air dark), any size.
         image_id : str
             Copied into the result.
+        padding : numpy.ndarray or None
+            bool (H, W) padding pixels (``XrayImage.padding``): left out of CLAHE, 0 in
+            the model input.
 
         Returns
         -------
@@ -239,10 +252,14 @@ class InferenceEngine:
             ``probability_map`` is float32 (H, W) in [0, 1].
 
         """
-        return self.predict_batch([pixels], image_ids=[image_id])[0]
+        return self.predict_batch([pixels], image_ids=[image_id], paddings=[padding])[0]
 
     def predict_batch(
-        self, images: Sequence[np.ndarray], *, image_ids: Sequence[str] | None = None
+        self,
+        images: Sequence[np.ndarray],
+        *,
+        image_ids: Sequence[str] | None = None,
+        paddings: Sequence[np.ndarray | None] | None = None,
     ) -> list[Prediction]:
         """Run the models on several images in one forward pass per model.
 
@@ -252,6 +269,8 @@ class InferenceEngine:
             uint8 (H_i, W_i) images; sizes may differ.
         image_ids : sequence of str or None
             One id per image (default ``""``).
+        paddings : sequence of (numpy.ndarray or None) or None
+            One padding mask per image (see :meth:`predict`); default none.
 
         Returns
         -------
@@ -266,7 +285,10 @@ class InferenceEngine:
         if len(ids) != len(images):
             raise ValueError("image_ids must have one id per image")
         t0 = time.perf_counter()
-        pairs = [self._inputs(img) for img in images]
+        pads = list(paddings) if paddings is not None else [None] * len(images)
+        if len(pads) != len(images):
+            raise ValueError("paddings must have one entry per image")
+        pairs = [self._inputs(img, pad) for img, pad in zip(images, pads, strict=True)]
         cls_batch = None if pairs[0][0] is None else np.stack([p[0] for p in pairs])
         seg_batch = None if pairs[0][1] is None else np.stack([p[1] for p in pairs])
         raw, prob = self._forward_with_fallback(cls_batch, seg_batch)
