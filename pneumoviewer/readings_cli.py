@@ -39,6 +39,14 @@ def readings_parser() -> argparse.ArgumentParser:
         help="DICOM objects per image, comma-separated among seg,sr,gsps,sc "
         "(default: all; 'none' for no DICOM)",
     )
+    export.add_argument(
+        "--folder",
+        type=Path,
+        default=None,
+        metavar="STUDY",
+        help="look for source DICOM files here (by SOP Instance UID) when they are not "
+        "where the reading file recorded them",
+    )
     export.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     return parser
 
@@ -56,6 +64,9 @@ def _export(args: argparse.Namespace, stderr: TextIO) -> int:
         except ValueError as exc:
             print(f"pneumoviewer readings export: error: --dicom: {exc}", file=stderr)
             return 2
+    if args.folder is not None and not args.folder.is_dir():
+        print(f"pneumoviewer readings export: error: {args.folder}: folder not found", file=stderr)
+        return 2
     if not args.reading_file.is_file():
         print(
             f"pneumoviewer readings export: error: {args.reading_file}: no such reading file",
@@ -64,7 +75,11 @@ def _export(args: argparse.Namespace, stderr: TextIO) -> int:
         return 2
     try:
         result = export_readings(
-            args.reading_file, args.out, dicom_kinds=kinds, overwrite=args.overwrite
+            args.reading_file,
+            args.out,
+            dicom_kinds=kinds,
+            overwrite=args.overwrite,
+            folder=args.folder,
         )
     except (PneumoviewerError, FileExistsError) as exc:
         print(f"pneumoviewer readings export: error: {exc}", file=stderr)

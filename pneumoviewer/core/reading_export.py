@@ -166,6 +166,7 @@ def export_readings(
     dicom_kinds: Sequence[str] = ("seg", "sr", "gsps", "sc"),
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    folder: str | os.PathLike[str] | None = None,
 ) -> ReadingsExport:
     """Write ``readings.csv``, ``readings-rle.csv`` and ``dicom/`` for a reading file.
 
@@ -183,6 +184,9 @@ def export_readings(
         is written, and existing DICOM files are per-image problems).
     progress : callable, optional
         Called with ``(done, total)`` after each image.
+    folder : path-like, optional
+        Where to look for source DICOM files (by SOP Instance UID) that are not where the
+        reading file recorded them (a moved study or reading file).
 
     Returns
     -------
@@ -207,6 +211,10 @@ def export_readings(
     with ReadingFile(reading_file, study=None, readonly=True) as rf:
         readings = rf.readings()
         sources = {r.image_id: rf.source_path(r) for r in readings}
+    if folder is not None and dicom_kinds:
+        missing = {i for i, p in sources.items() if p is None or not p.is_file()}
+        if missing:
+            sources.update(_find_sources(folder, missing))
     out.mkdir(parents=True, exist_ok=True)
     kinds = tuple(dicom_kinds)
     plan = None
@@ -239,6 +247,17 @@ def export_readings(
         )
     )
     return result
+
+
+def _find_sources(folder: str | os.PathLike[str], image_ids: set[str]) -> dict[str, Path]:
+    """Map the given image ids to DICOM files found under ``folder`` (header-only scan)."""
+    from pneumoviewer.core.studies import ScanProblem, scan_folder
+
+    found: dict[str, Path] = {}
+    for entry in scan_folder(folder):
+        if not isinstance(entry, ScanProblem) and entry.image_id in image_ids:
+            found.setdefault(entry.image_id, entry.path)
+    return found
 
 
 def _export_dicom(

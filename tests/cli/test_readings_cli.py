@@ -117,3 +117,32 @@ def test_usage_errors(tmp_path, capsys):
     assert "unknown DICOM object kind" in capsys.readouterr().err
     assert main(["readings", "export", str(ok), "--out", str(tmp_path / "o")]) == 1  # empty
     assert (tmp_path / "o" / "readings.csv").read_text().startswith("ImageId,verdict,reader")
+
+
+def test_moved_study_is_found_with_folder(samples_dir, tmp_path, capsys):
+    study = tmp_path / "study"
+    study.mkdir()
+    image_id = sorted(p.stem for p in samples_dir.glob("*.dcm"))[0]
+    shutil.copy(samples_dir / f"{image_id}.dcm", study / f"{image_id}.dcm")
+    reading_file = study / ".pneumoviewer-readings.sqlite"
+    mask = np.zeros((1024, 1024), bool)
+    mask[100:200, 100:200] = True
+    with ReadingFile(reading_file, study=str(study)) as rf:
+        rf.set_verdict(
+            image_id,
+            "agree",
+            ai=AIContext.build(probability=0.7, mask=mask),
+            source=study / f"{image_id}.dcm",
+        )
+    moved = tmp_path / "archive" / "nested"
+    moved.parent.mkdir()
+    study.rename(moved)
+    reading = moved / ".pneumoviewer-readings.sqlite"
+    shutil.move(reading, tmp_path / "r.sqlite")  # the reading file travels on its own
+    args = ["readings", "export", str(tmp_path / "r.sqlite"), "--dicom", "seg"]
+    assert main([*args, "--out", str(tmp_path / "o1")]) == 0
+    assert "source DICOM file not found" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "o2"), "--folder", str(tmp_path / "archive")]) == 0
+    assert "0 problems" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "o2" / "dicom").iterdir()] == [f"{image_id}_seg.dcm"]
+    assert main([*args, "--out", str(tmp_path / "o3"), "--folder", str(tmp_path / "nope")]) == 2
