@@ -129,6 +129,11 @@ def test_seg_round_trips_the_exact_masks(written, case):
     assert "bottom_threshold=0.4" in algorithm.AlgorithmParameters
     assert "ab" * 32 in algorithm.AlgorithmParameters
     assert seg.get_segment_description(2).algorithm_type.value == "MANUAL"
+    frames = seg.PerFrameFunctionalGroupsSequence  # frame k is segment k (the SR relies on it)
+    assert [int(f.SegmentIdentificationSequence[0].ReferencedSegmentNumber) for f in frames] == [
+        1,
+        2,
+    ]
     assert str(seg.ContentCreatorName) == "jdoe^"
     assert (
         seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0].ReferencedSOPInstanceUID
