@@ -1,4 +1,8 @@
-"""Classifier training (report §4): DenseNet-121 with the DLSVM or the softmax head."""
+"""Classifier training (report §4): DenseNet-121 with the DLSVM or the softmax head.
+
+The architecture is a torchvision registry name (``ClassifyConfig.architecture``), so
+another network is a configuration change.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from model_training.augment import AugmentConfig
 from model_training.checkpoint import load_weights
 from model_training.data import PreprocessedCache
 from model_training.distributed import DistInfo, gather_lists, init_distributed
-from model_training.heads import make_loss, probabilities, scores
+from model_training.heads import make_loss, output_layer, probabilities, scores
 from model_training.loaders import EpochSampler, InputSpec, LoaderConfig, XrayDataset, make_loader
 from model_training.runs import SPEC_JSON, DataConfig, finish_run, prepare_data, start_run
 from model_training.trainer import TrainConfig, fit
@@ -28,6 +32,9 @@ class ClassifyConfig:
 
     Attributes
     ----------
+    architecture : str
+        A ``torchvision.models.get_model`` name (default ``densenet121``, the report's);
+        written into the manifest, so the viewer builds the same network.
     head : {"svm", "softmax"}
         DLSVM (squared hinge, one margin) or softmax (cross-entropy, two logits).
     input_size : int
@@ -35,7 +42,7 @@ class ClassifyConfig:
     svm_c : float
         ``C`` of the squared hinge term.
     pretrained : bool
-        Start from torchvision's ImageNet DenseNet-121 (needs internet).
+        Start from torchvision's default ImageNet weights of ``architecture`` (needs internet).
     mean, std : float
         Input normalisation on the [0, 1] scale.
     clahe : ClaheParams or None
@@ -44,6 +51,7 @@ class ClassifyConfig:
         Training augmentation.
     """
 
+    architecture: str = "densenet121"
     head: str = "svm"
     input_size: int = 224
     svm_c: float = 1.0
@@ -65,6 +73,7 @@ def classifier_spec(config: ClassifyConfig, platt: tuple[float, float] | None = 
     from pneumoviewer.core.inference.manifest import ClassifierSpec
 
     return ClassifierSpec(
+        architecture=config.architecture,
         head=config.head,
         input_size=config.input_size,
         in_channels=3,
@@ -75,27 +84,34 @@ def classifier_spec(config: ClassifyConfig, platt: tuple[float, float] | None = 
     )
 
 
-def load_imagenet_weights(model: nn.Module) -> None:
-    """Copy torchvision's ImageNet DenseNet-121 weights (all but the output layer).
+def load_imagenet_weights(model: nn.Module, architecture: str = "densenet121") -> None:
+    """Copy torchvision's default ImageNet weights of ``architecture`` (all but the output layer).
+
+    Every tensor whose name and shape match is copied; only the output layer (whose size
+    is the head's) keeps its random initialisation.
 
     Raises
     ------
     RuntimeError
         With a clear message when the weights cannot be downloaded (no internet).
     """
-    from torchvision.models import DenseNet121_Weights, densenet121
+    from torchvision.models import get_model
 
     try:
-        ref = densenet121(weights=DenseNet121_Weights.IMAGENET1K_V1)
+        ref = get_model(architecture, weights="DEFAULT")
     except Exception as exc:  # URLError, OSError, HTTPError, ...
         raise RuntimeError(
-            "--pretrained: could not download the ImageNet DenseNet-121 weights "
+            f"--pretrained: could not download the ImageNet {architecture} weights "
             f"(no internet connection?): {exc}. Train from scratch without --pretrained, or "
             "run once on a machine with internet to fill the torch hub cache."
         ) from exc
-    state = {k: v for k, v in ref.state_dict().items() if not k.startswith("classifier.")}
+    own = model.state_dict()
+    state = {k: v for k, v in ref.state_dict().items() if k in own and own[k].shape == v.shape}
     missing, _ = model.load_state_dict(state, strict=False)
-    assert all(k.startswith("classifier.") for k in missing)
+    last = output_layer(model)
+    head = {f"{n}.{p}" for n, m in model.named_modules() if m is last for p in ("weight", "bias")}
+    if set(missing) - head:
+        raise RuntimeError(f"--pretrained: weights missing for {sorted(set(missing) - head)[:5]}")
 
 
 def predict_outputs(
@@ -170,7 +186,7 @@ def run_classify(
     )
     model = build_classifier(classifier_spec(config))
     if config.pretrained:
-        load_imagenet_weights(model)
+        load_imagenet_weights(model, config.architecture)
     model.to(info.device)
     loss = make_loss(config.head, svm_c=config.svm_c)
     val_ds = XrayDataset(caches["val"], task="classify", input_spec=spec_in)

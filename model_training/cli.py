@@ -72,7 +72,14 @@ def _classify_args(p: argparse.ArgumentParser) -> None:
 
 
 def _segment_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--encoder", default="resnet34", choices=("resnet18", "resnet34", "resnet50"))
+    p.add_argument(
+        "--architecture",
+        default="unet",
+        help="segmentation_models_pytorch architecture (unet, unetplusplus, fpn, ...)",
+    )
+    p.add_argument(
+        "--encoder", default="resnet34", help="smp encoder (resnet18, resnet34, resnet50, ...)"
+    )
     p.add_argument(
         "--sampling",
         choices=("positives", "schedule"),
@@ -102,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("classify", help="train DenseNet-121 (svm or softmax head)")
     _train_args(p, epochs=20, batch=16, size=224)
     p.add_argument("--head", choices=("svm", "softmax"), default="svm")
+    p.add_argument(
+        "--architecture", default="densenet121", help="torchvision model (densenet121, ...)"
+    )
     _classify_args(p)
     p = sub.add_parser("compare-heads", help="train both heads on one split; table")
     _train_args(p, epochs=20, batch=16, size=224)
@@ -188,7 +198,13 @@ def classify_config(a: argparse.Namespace, head: str):
     """ClassifyConfig from parsed arguments."""
     from model_training.classify import ClassifyConfig
 
-    return ClassifyConfig(head=head, svm_c=a.svm_c, pretrained=a.pretrained, **_common(a))
+    return ClassifyConfig(
+        architecture=getattr(a, "architecture", "densenet121"),
+        head=head,
+        svm_c=a.svm_c,
+        pretrained=a.pretrained,
+        **_common(a),
+    )
 
 
 def segment_config(a: argparse.Namespace, encoder: str):
@@ -196,6 +212,7 @@ def segment_config(a: argparse.Namespace, encoder: str):
     from model_training.segment import SegmentConfig
 
     return SegmentConfig(
+        architecture=a.architecture,
         encoder=encoder,
         sampling=a.sampling,
         schedule=tuple(a.schedule),

@@ -61,11 +61,6 @@ def wrap_model(model: nn.Module, info: DistInfo) -> nn.Module:
     return nn.parallel.DistributedDataParallel(model)
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """Return the module inside a DDP wrapper (or the module itself)."""
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
 def gather_lists(items: list, info: DistInfo) -> list:
     """Concatenate a per-rank list of picklable items from all ranks (rank order)."""
     if not info.distributed:

@@ -1,4 +1,8 @@
-"""Segmenter training (report §5): smp U-Net (ResNet encoder), Dice + Focal loss."""
+"""Segmenter training (report §5): smp U-Net (ResNet encoder), Dice + Focal loss.
+
+Architecture and encoder are segmentation_models_pytorch registry names
+(``SegmentConfig.architecture`` / ``encoder``), so another one is a configuration change.
+"""
 
 from __future__ import annotations
 
@@ -30,8 +34,10 @@ class SegmentConfig:
 
     Attributes
     ----------
+    architecture : str
+        smp architecture (``unet``, the report's; e.g. ``unetplusplus``, ``fpn``).
     encoder : str
-        smp encoder (resnet18, resnet34 (default), resnet50).
+        smp encoder name (resnet18, resnet34 (default), resnet50, ...).
     input_size : int
         Side of the square input, a multiple of 32 (report: 1024).
     decoder_channels : tuple of int
@@ -51,6 +57,7 @@ class SegmentConfig:
         Training augmentation (same geometry on image and mask).
     """
 
+    architecture: str = "unet"
     encoder: str = "resnet34"
     input_size: int = 256
     decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)
@@ -69,6 +76,7 @@ def segmenter_spec(config: SegmentConfig, post: dict | None = None):
 
     post = post or {}
     return SegmenterSpec(
+        architecture=config.architecture,
         encoder=config.encoder,
         input_size=config.input_size,
         in_channels=3,

@@ -192,9 +192,8 @@ def build_segmenter(spec: SegmenterSpec, *, path: str | os.PathLike = MANIFEST_N
     if spec.encoder not in names:
         raise ModelLoadError(
             path,
-            f"field 'segmenter.encoder': unknown encoder {spec.encoder!r} "
-            f"(segmentation_models_pytorch knows {len(names)} encoders, e.g. "
-            f"{', '.join(sorted(names)[:12])}, ...)",
+            f"field 'segmenter.encoder': unknown encoder {spec.encoder!r}; "
+            f"segmentation_models_pytorch knows {', '.join(sorted(names))}",
         )
     kwargs: dict = {}
     default = inspect.signature(smp.MODEL_ARCHITECTURES_MAPPING[arch]).parameters.get(
