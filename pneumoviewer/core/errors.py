@@ -117,15 +117,19 @@ class GroundTruthError(PneumoviewerError):
         What is wrong.
     line : int or None
         1-based line number, when the problem is on one line.
+    detail : str or None
+        Technical detail for the log only.
 
     """
 
-    def __init__(self, path: str | Path, problem: str, line: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, problem: str, line: int | None = None, *, detail: str | None = None
+    ) -> None:
         self.path = Path(path)
         self.line = line
         self.problem = problem
         where = f"{self.path}, line {line}" if line is not None else f"{self.path}"
-        super().__init__(f"{where}: {problem}")
+        super().__init__(f"{where}: {problem}", detail=detail)
         self.message = problem
 
 

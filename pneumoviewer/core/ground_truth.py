@@ -231,12 +231,20 @@ def _read_text(path: Path) -> str:
             data = path.read_bytes()
     except FileNotFoundError:
         raise GroundTruthError(path, "file not found") from None
-    except (OSError, EOFError) as exc:
-        raise GroundTruthError(path, f"cannot read file ({exc})") from exc
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise GroundTruthError(
+            path, "the compressed file is damaged or incomplete", detail=repr(exc)
+        ) from exc
+    except OSError as exc:
+        raise GroundTruthError(
+            path, f"the file cannot be read ({exc.strerror or 'read error'})", detail=repr(exc)
+        ) from exc
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise GroundTruthError(path, f"not UTF-8 text (byte {exc.start})") from None
+        raise GroundTruthError(
+            path, f"not UTF-8 text (byte {exc.start})", detail=repr(exc)
+        ) from None
 
 
 def _unquote(field: str) -> str:

@@ -204,3 +204,15 @@ def test_find_stops_after_three_levels(tmp_path, sample_csv):
 
 def test_find_bundled_sample(samples_dir, sample_csv):
     assert find_ground_truth_csv(samples_dir) == sample_csv
+
+
+def test_damaged_gzip_is_a_plain_message_with_the_detail_logged(tmp_path, caplog):
+    import gzip
+
+    path = tmp_path / "train-rle.csv.gz"
+    path.write_bytes(gzip.compress(b"a,1 2\n" * 1000)[:40])  # cut short
+    with caplog.at_level("INFO", logger="pneumoviewer.core"):
+        with pytest.raises(GroundTruthError) as info:
+            read_rle_csv(path)
+    assert str(info.value) == f"{path}: the compressed file is damaged or incomplete"
+    assert info.value.detail and any(info.value.detail in r.getMessage() for r in caplog.records)
