@@ -246,5 +246,6 @@ and must not be used on patients. To train a real model, see `docs/training.md`.
 Images: SIIM-ACR Pneumothorax Segmentation (2019) sample images, from the NIH
 ChestX-ray14 collection; see `resources/samples/NOTICE`.
 """
-    path.write_text(text, encoding="utf-8")
-    return path
+    from pneumoviewer.core.io import atomic_write_text
+
+    return atomic_write_text(path, text, overwrite=True)

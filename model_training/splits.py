@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,24 +92,19 @@ def select_subset(records: Sequence[Record], n: int, *, seed: int = 0) -> list[R
 def write_split_csv(
     path: str | Path, records: Sequence[Record], assignment: dict[str, str]
 ) -> Path:
-    """Write ``image_id,split,positive,patient_id,path`` rows, sorted by image id."""
+    """Write ``image_id,split,positive,patient_id,path`` rows atomically, sorted by image id."""
+    from pneumoviewer.core.io import atomic_write_text
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(SPLIT_COLUMNS)
-        for r in sorted(records, key=lambda r: r.image_id):
-            if r.image_id in assignment:
-                writer.writerow(
-                    [
-                        r.image_id,
-                        assignment[r.image_id],
-                        int(r.positive),
-                        r.patient_id or "",
-                        str(r.path),
-                    ]
-                )
-    return path
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf)
+    writer.writerow(SPLIT_COLUMNS)
+    for r in sorted(records, key=lambda r: r.image_id):
+        if r.image_id in assignment:
+            row = [r.image_id, assignment[r.image_id], int(r.positive), r.patient_id or ""]
+            writer.writerow([*row, str(r.path)])
+    return atomic_write_text(path, buf.getvalue(), overwrite=True)
 
 
 def read_split_csv(path: str | Path) -> dict[str, str]:
