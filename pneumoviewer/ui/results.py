@@ -263,8 +263,13 @@ class ResultStore:
         """Whether a probability map of ``image_id`` is in memory or on disk."""
         return image_id in self.maps or image_id in self._on_disk
 
-    def float_map(self, image_id: str) -> np.ndarray | None:
-        """Return the float32 full-resolution map (memoised for the most recent image)."""
+    def float_map(self, image_id: str, *, memoise: bool = True) -> np.ndarray | None:
+        """Return the float32 full-resolution map of ``image_id`` (None without one).
+
+        The map of the last image asked for with ``memoise`` is kept (the image on screen:
+        the slider path then only post-processes); list refreshes of other images pass
+        ``memoise=False`` so they do not push it out.
+        """
         if self._float is not None and self._float[0] == image_id:
             return self._float[1]
         u8 = self._map_u8(image_id)
@@ -272,8 +277,10 @@ class ResultStore:
             return None
         s = self.scalars.get(image_id)
         shape = s.image_shape if s is not None and s.image_shape is not None else u8.shape
-        self._float = (image_id, upsample_probability(u8, shape))
-        return self._float[1]
+        full = upsample_probability(u8, shape)
+        if memoise:
+            self._float = (image_id, full)
+        return full
 
     # --- post-processed numbers ---------------------------------------------------------
     def note_stats(

@@ -169,3 +169,14 @@ def test_score_is_kept(tmp_path, cls):
     assert rows[0].probability == (0.8 if cls is None else 0.9)
     assert two.get("1.2.0").class_probability == cls
     two.close()
+
+
+def test_list_refreshes_do_not_push_out_the_memoised_map_of_the_image_on_screen():
+    store = ResultStore()
+    for i in range(3):
+        store.add(_result(i))
+    current = store.float_map("1.2.0")
+    other = store.float_map("1.2.1", memoise=False)
+    assert other is not current and store.float_map("1.2.0") is current  # still memoised
+    store.float_map("1.2.2")
+    assert store.float_map("1.2.0") is not current  # replaced by a memoised request
