@@ -7,8 +7,11 @@ Usage::
 Prints, in milliseconds, the median (and best) time of pneumoviewer's implementation, the
 median of a naive baseline measured in the same run, and the ratio of the medians:
 
-* post-processing baseline: threshold to uint8, ``cv2.connectedComponents`` and a Python
-  loop over components (``mask[labels == i] = 0``), as in common SIIM-ACR kernels;
+* post-processing, component scheme -- baseline: threshold to uint8,
+  ``cv2.connectedComponents`` and a Python loop over components (``mask[labels == i] = 0``),
+  as in common SIIM-ACR kernels;
+* post-processing, SIIM triplet (the default scheme) -- baseline: the 1st-place solution's
+  form, ``(prob > top).sum()`` then a uint8 copy of ``prob > bottom``;
 * overlay baseline: float32 RGBA canvas, one straight-alpha "over" per layer with boolean
   indexing, converted to uint8;
 * CLAHE: ``clahe()`` (a new ``cv2.createCLAHE`` per call, thread-safe) vs. one reused
@@ -41,9 +44,14 @@ def synthetic_map(size: int, seed: int = 0) -> np.ndarray:
 
 
 def naive_postprocess(prob: np.ndarray, params: PostprocessParams, cls: float | None):
-    if params.gate_enabled and cls is not None and cls < params.gate_threshold:
+    gate = 0.5 if params.gate_threshold is None else params.gate_threshold
+    if params.gate_enabled and cls is not None and cls < gate:
         return np.zeros(prob.shape, bool)
-    mask = (prob >= params.mask_threshold).astype(np.uint8)
+    if params.scheme == "triplet":
+        if params.min_area > 0 and (prob >= params.top_threshold).sum() < params.min_area:
+            return np.zeros(prob.shape, bool)
+        return (prob >= params.bottom_threshold).astype(np.uint8).astype(bool)
+    mask = (prob >= params.bottom_threshold).astype(np.uint8)
     if params.min_area > 0:
         n, labels = cv2.connectedComponents(mask, connectivity=8)
         for i in range(1, n):
@@ -126,16 +134,25 @@ def main() -> None:
         return cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[0] - 1
 
     for min_area in (0, 200):
-        params = PostprocessParams(mask_threshold=0.5, min_area=min_area)
+        params = PostprocessParams(scheme="components", bottom_threshold=0.5, min_area=min_area)
         m = postprocess(prob, params)
         assert np.array_equal(m, naive_postprocess(prob, params, None)), "results differ"
         report(
-            f"postprocess min_area={min_area} ({kept(m)} comps kept)",
+            f"postprocess components min_area={min_area} ({kept(m)} comps kept)",
+            lambda p=params: postprocess(prob, p),
+            lambda p=params: naive_postprocess(prob, p, None),
+        )
+    for top, min_area in ((0.75, 2000), (0.95, 2000)):
+        params = PostprocessParams(top_threshold=top, min_area=min_area, bottom_threshold=0.5)
+        m = postprocess(prob, params)
+        assert np.array_equal(m, naive_postprocess(prob, params, None)), "results differ"
+        report(
+            f"postprocess triplet top {top} area {min_area} ({int(m.sum())} px)",
             lambda p=params: postprocess(prob, p),
             lambda p=params: naive_postprocess(prob, p, None),
         )
 
-    pred = postprocess(prob, PostprocessParams(min_area=200))
+    pred = postprocess(prob, PostprocessParams(scheme="components", min_area=200))
     ours_rgba = compose_overlay((size, size), ground_truth=gt, prediction=pred, style=style)
     naive_rgba = naive_overlay((size, size), gt, pred, style)
     assert np.abs(ours_rgba.astype(int) - naive_rgba).max() <= 1, "overlays differ"
@@ -153,26 +170,32 @@ def main() -> None:
         lambda: compose_overlay((size, size), ground_truth=gt, prediction=pred, style=outlined),
     )
 
-    def slider(post, overlay):
+    def slider(post, overlay, scheme):
         def run():
             for t in thresholds:
-                overlay(post(prob, PostprocessParams(mask_threshold=float(t), min_area=200)))
+                p = PostprocessParams(
+                    scheme=scheme, bottom_threshold=float(t), top_threshold=0.75, min_area=200
+                )
+                overlay(post(prob, p))
 
         return run
 
-    report(
-        f"slider step, postprocess+overlay (mean of {k})",
-        slider(
-            postprocess,
-            lambda p: compose_overlay((size, size), ground_truth=gt, prediction=p, style=style),
-        ),
-        slider(
-            lambda pr, pa: naive_postprocess(pr, pa, None),
-            lambda p: naive_overlay((size, size), gt, p, style),
-        ),
-        per=k,
-        rb=max(1, nb // 3),
-    )
+    for scheme in ("triplet", "components"):
+        report(
+            f"slider step {scheme}, postprocess+overlay (mean of {k})",
+            slider(
+                postprocess,
+                lambda p: compose_overlay((size, size), ground_truth=gt, prediction=p, style=style),
+                scheme,
+            ),
+            slider(
+                lambda pr, pa: naive_postprocess(pr, pa, None),
+                lambda p: naive_overlay((size, size), gt, p, style),
+                scheme,
+            ),
+            per=k,
+            rb=max(1, nb // 3),
+        )
     report(
         "compose_rgba (export path)",
         lambda: compose_rgba(base, ground_truth=gt, prediction=pred, style=style),

@@ -97,6 +97,14 @@ def _segment_args(p: argparse.ArgumentParser) -> None:
         help="include the classification gate in the "
         "post-processing search, with this classifier run's probabilities",
     )
+    p.add_argument(
+        "--postprocess-scheme",
+        choices=("triplet", "components"),
+        default="triplet",
+        help="post-processing searched on the validation split and written into the model: "
+        "the SIIM triplet (top threshold, min area, bottom threshold; default) or "
+        "threshold + removal of components below min area",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,6 +225,7 @@ def segment_config(a: argparse.Namespace, encoder: str):
         sampling=a.sampling,
         schedule=tuple(a.schedule),
         decoder_channels=tuple(a.decoder_channels),
+        postprocess_scheme=a.postprocess_scheme,
         loss=DiceFocalConfig(dice_weight=a.dice_weight, focal_weight=a.focal_weight, gamma=a.gamma),
         **_common(a),
     )

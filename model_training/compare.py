@@ -11,7 +11,14 @@ from model_training.runs import SPLIT_CSV, DataConfig
 from model_training.trainer import TrainConfig
 
 HEAD_COLUMNS = ("head", "accuracy", "auc", "sensitivity", "specificity", "images", "best_epoch")
-ENCODER_COLUMNS = ("encoder", "dice_pos", "kaggle_dice", "best_val_dice", "images", "best_epoch")
+ENCODER_COLUMNS = (
+    "encoder",
+    "dice_positive",
+    "kaggle_mean_dice",
+    "best_val_dice",
+    "images",
+    "best_epoch",
+)
 
 
 def _shared_split(data: DataConfig, out: Path) -> DataConfig:
@@ -96,7 +103,8 @@ def compare_encoders(
             runs[enc] = out / enc
     if info.is_main:
         write_table(rows, out / "encoders_comparison", columns=ENCODER_COLUMNS)
-        key = "dice_pos" if make_config(encoders[0]).sampling == "positives" else "kaggle_dice"
+        positives = make_config(encoders[0]).sampling == "positives"
+        key = "dice_positive" if positives else "kaggle_mean_dice"
         plot_comparison(
             runs, key, out / "encoders_dice.png", title=f"Validation {key} per epoch by encoder"
         )

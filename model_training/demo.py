@@ -105,7 +105,7 @@ def train_demo_model(config: DemoConfig = DemoConfig()) -> dict:
         "classifier_epochs": len(cls["history"]),
         "segmenter_epochs": len(seg["history"]),
         "classifier_train_accuracy": cls["test"].get("accuracy"),
-        "segmenter_train_dice_positive": seg["test"].get("dice_pos"),
+        "segmenter_train_dice_positive": seg["test"].get("dice_positive"),
     }
     manifest = export_model(
         config.out,

@@ -1,8 +1,10 @@
 """Evaluate an exported model directory on a split, exactly as the viewer would run it.
 
-Each test image goes through :class:`pneumoviewer.core.inference.engine.InferenceEngine`
-(full-resolution probability map) and :func:`pneumoviewer.core.postprocessing.postprocess`
-with the manifest's defaults; Dice is computed against the full-resolution ground truth.
+Each image goes through :class:`pneumoviewer.core.inference.engine.InferenceEngine`
+(full-resolution probability map), :func:`pneumoviewer.core.decision.decide` with the
+manifest's post-processing and decision threshold (the one decision rule), and the folder
+summary of :func:`pneumoviewer.core.metrics.summarise` (the numbers and key names of the
+viewer's Summary and ``pneumoviewer predict``'s ``metrics.json``).
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
 
 from model_training.runs import DataConfig, prepare_data
 
@@ -32,16 +32,17 @@ def evaluate_model_dir(
     Returns
     -------
     dict
-        ``images``, ``positives``; with a segmenter ``dice_positive`` (mean Dice over
-        images with pneumothorax: the report's figure) and ``kaggle_mean_dice`` (empty/empty
-        = 1); with a classifier ``accuracy``, ``auc``, ``sensitivity``, ``specificity`` and
-        the confusion counts.
+        ``model``, ``split``, ``device``, ``tta``, ``images`` and ``positives`` (the
+        split's size and positives), ``postprocess`` and ``decision_threshold`` (what ran),
+        then the folder summary's keys (:data:`pneumoviewer.core.metrics.SUMMARY_KEYS`:
+        accuracy, sensitivity, specificity, auc, tp/fp/tn/fn, dice_positive,
+        kaggle_mean_dice, counts). Undefined values are nan.
     """
     from tqdm import tqdm
 
+    from pneumoviewer.core.decision import decide, decision_threshold_of
     from pneumoviewer.core.inference.engine import InferenceEngine
-    from pneumoviewer.core.metrics import classification_metrics, dice
-    from pneumoviewer.core.postprocessing import postprocess
+    from pneumoviewer.core.metrics import ImageOutcome, SummaryAccumulator, dice
 
     prepared = prepare_data(data)
     records = prepared.records(split) if split != "all" else prepared.corpus.records
@@ -49,41 +50,35 @@ def evaluate_model_dir(
         raise ValueError(f"{data.root}: the {split!r} split is empty")
     engine = InferenceEngine(model_dir, device=device, tta=tta)
     params = engine.postprocess_params()
-    labels, probs, dices, positive = [], [], [], []
+    threshold = decision_threshold_of(engine.manifest)
+    acc = SummaryAccumulator()
     for rec in tqdm(records, desc=f"evaluate {split}", disable=not progress, leave=False):
         pixels = prepared.corpus.image(rec)
         pred = engine.predict(pixels, image_id=rec.image_id)
-        labels.append(rec.positive)
-        if pred.class_probability is not None:
-            probs.append(pred.class_probability)
-        if pred.probability_map is not None:
-            truth = prepared.corpus.mask(rec, pixels.shape)
-            mask = postprocess(
-                pred.probability_map, params, class_probability=pred.class_probability
-            )
-            dices.append(dice(mask, truth))
-            positive.append(bool(truth.any()))
+        d = decide(
+            class_probability=pred.class_probability,
+            prob_map=pred.probability_map,
+            params=params,
+            decision_threshold=threshold,
+        )
+        score = None
+        if d.mask is not None:
+            score = dice(d.mask, prepared.corpus.mask(rec, pixels.shape))
+        acc.add(ImageOutcome(rec.image_id, bool(rec.positive), d.probability, d.positive, score))
+    summary = acc.summary()
     out: dict = {
         "model": str(model_dir),
         "split": split,
         "images": len(records),
-        "positives": int(sum(labels)),
+        "positives": int(sum(bool(r.positive) for r in records)),
         "device": engine.device,
         "tta": tta,
+        "decision_threshold": threshold,
+        "decision": "classifier" if engine.manifest.classifier is not None else "mask not empty",
     }
-    if dices:
-        d, pos = np.array(dices), np.array(positive)
-        out["dice_positive"] = float(d[pos].mean()) if pos.any() else float("nan")
-        out["kaggle_mean_dice"] = float(d.mean())
-        out["postprocess"] = {
-            "mask_threshold": params.mask_threshold,
-            "min_area": params.min_area,
-            "gate_enabled": params.gate_enabled,
-            "gate_threshold": params.gate_threshold,
-        }
-    if probs:
-        threshold = engine.manifest.classifier.decision_threshold
-        out.update(classification_metrics(np.array(labels), np.array(probs), threshold).to_dict())
+    if engine.manifest.segmenter is not None:
+        out["postprocess"] = params.to_dict(decision_threshold=threshold)
+    out.update({k: getattr(summary, k) for k in summary.to_dict()})
     return out
 
 

@@ -95,6 +95,7 @@ def export_model(
         else:
             s = dict(d["spec"])
             s["decoder_channels"] = tuple(s["decoder_channels"])
+            s.setdefault("postprocess_scheme", "components")  # a run from before the triplet
             spec = SegmenterSpec(**s)
             net = build_segmenter(spec)
         load_weights(run / "checkpoints" / f"{config.checkpoint}.safetensors", net)

@@ -19,7 +19,7 @@ from pneumoviewer.core.io import atomic_write_bytes
 PLOTS = {
     "loss.png": ("Loss", ("train_loss", "val_loss")),
     "accuracy.png": ("Accuracy / AUC", ("accuracy", "auc", "sensitivity", "specificity")),
-    "dice.png": ("Dice", ("dice_pos", "kaggle_dice")),
+    "dice.png": ("Dice", ("dice_positive", "kaggle_mean_dice")),
 }
 
 

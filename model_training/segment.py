@@ -55,6 +55,9 @@ class SegmentConfig:
         CLAHE before resizing.
     augment : AugmentConfig
         Training augmentation (same geometry on image and mask).
+    postprocess_scheme : {"triplet", "components"}
+        The post-processing searched on the validation split and written into the spec:
+        the SIIM triplet (default) or threshold + small-component removal.
     """
 
     architecture: str = "unet"
@@ -68,6 +71,7 @@ class SegmentConfig:
     std: float = 0.25
     clahe: object | None = field(default_factory=_default_clahe)
     augment: AugmentConfig = AugmentConfig()
+    postprocess_scheme: str = "triplet"
 
 
 def segmenter_spec(config: SegmentConfig, post: dict | None = None):
@@ -75,6 +79,7 @@ def segmenter_spec(config: SegmentConfig, post: dict | None = None):
     from pneumoviewer.core.inference.manifest import SegmenterSpec
 
     post = post or {}
+    top = post.get("top_threshold")
     return SegmenterSpec(
         architecture=config.architecture,
         encoder=config.encoder,
@@ -82,8 +87,11 @@ def segmenter_spec(config: SegmentConfig, post: dict | None = None):
         in_channels=3,
         mean=config.mean,
         std=config.std,
+        postprocess_scheme=post.get("scheme", config.postprocess_scheme),
         mask_threshold=float(post.get("mask_threshold", 0.5)),
+        top_threshold=0.75 if top is None else float(top),
         min_area=int(post.get("min_area_full", 0)),
+        gate_enabled=bool(post.get("gate_enabled", True)),
         gate_threshold=post.get("gate_threshold"),
         decoder_channels=tuple(config.decoder_channels),
     )
@@ -105,23 +113,42 @@ def predict_maps(
 
 
 def dice_summary(maps: np.ndarray, cache: PreprocessedCache, indices, threshold=0.5) -> list:
-    """Per-image ``(dice, positive)`` at ``threshold`` (core.metrics.dice; empty/empty = 1)."""
-    from pneumoviewer.core.metrics import dice
+    """Per-image outcomes (core.metrics.ImageOutcome) of the masks ``maps >= threshold``.
 
-    return [
-        (dice(maps[k] >= threshold, cache.masks[j].astype(bool)), bool(cache.masks[j].any()))
-        for k, j in enumerate(indices)
-    ]
+    The segmenter alone: the call is "mask not empty" (core.decision's rule without a
+    classifier); Dice with empty/empty = 1.
+    """
+    from pneumoviewer.core.metrics import ImageOutcome, dice
+
+    out = []
+    for k, j in enumerate(indices):
+        mask = maps[k] >= threshold
+        truth = cache.masks[j].astype(bool)
+        out.append(
+            ImageOutcome(
+                image_id=cache.records[j].image_id,
+                truth_positive=bool(truth.any()),
+                probability=None,
+                positive=bool(mask.any()),
+                dice=dice(mask, truth),
+            )
+        )
+    return out
+
+
+#: The folder-summary keys a segmenter run reports (core.metrics names).
+SEGMENT_METRICS = ("dice_positive", "kaggle_mean_dice", "accuracy", "sensitivity", "specificity")
 
 
 def summarise(rows: list) -> dict:
-    """Dice on positive images and Kaggle mean Dice from ``(dice, positive)`` rows."""
-    d = np.array([r[0] for r in rows], dtype=np.float64)
-    pos = np.array([r[1] for r in rows], dtype=bool)
-    return {
-        "dice_pos": float(d[pos].mean()) if pos.any() else float("nan"),
-        "kaggle_dice": float(d.mean()) if len(d) else float("nan"),
-    }
+    """Dice on positive images, Kaggle mean Dice and the mask-not-empty calls' accuracy.
+
+    Through :func:`pneumoviewer.core.metrics.summarise` (nan, not None, when undefined).
+    """
+    from pneumoviewer.core.metrics import summarise as folder_summary
+
+    s = folder_summary(rows)
+    return {k: float(getattr(s, k)) for k in SEGMENT_METRICS}
 
 
 def run_segment(
@@ -206,8 +233,8 @@ def run_segment(
         if not rows:
             return {"score": 0.0}
         s = summarise(rows)
-        key = "dice_pos" if config.sampling == "positives" else "kaggle_dice"
-        score = s[key] if np.isfinite(s[key]) else s["kaggle_dice"]
+        key = "dice_positive" if config.sampling == "positives" else "kaggle_mean_dice"
+        score = s[key] if np.isfinite(s[key]) else s["kaggle_mean_dice"]
         return {**s, "score": score}
 
     result = fit(
@@ -234,7 +261,13 @@ def run_segment(
         if class_probabilities is not None:
             cp = [class_probabilities[r.image_id] for r in caches["val"].records]
         shape = caches["val"].shapes[0] if caches["val"].shapes else (1024, 1024)
-        res = search_postprocess(list(maps), truths, class_probabilities=cp, full_shape=shape)
+        res = search_postprocess(
+            list(maps),
+            truths,
+            class_probabilities=cp,
+            scheme=config.postprocess_scheme,
+            full_shape=shape,
+        )
         post = res.to_dict()
         write_json(run_dir / POSTPROCESS_JSON, post)
     test_ds = XrayDataset(caches["test"], task="segment", input_spec=spec_in)

@@ -1,10 +1,14 @@
-"""Annotated PNG export.
+"""Annotated PNG export: the picture, then a band outside it with the text and the legend.
 
-The picture is :func:`pneumoviewer.core.overlay.compose_rgba` at full resolution (the same
-compositor as the viewer) plus a legend and text lines drawn with Pillow on a
-semi-transparent dark box. Provenance (model, thresholds, contrast, source file, software
-version...) goes into PNG text chunks. Files are written atomically with
-:func:`pneumoviewer.core.io.atomic_write_bytes`.
+The picture is the image with the layers composited by :mod:`pneumoviewer.core.overlay`
+at full resolution (the same compositor as the viewer), untouched: nothing is drawn over
+it. Around it, a black frame carries the orientation labels (from Patient Orientation;
+``?`` when unknown) at the middle of each side, and a band below carries the title, the
+text lines (decision state, mask, Dice, model, contrast...) and a legend that names every
+colour drawn, overlaps included. All text is plain ASCII (:func:`pneumoviewer.core.
+annotation.ascii_text`), so Pillow's built-in font renders every glyph. Provenance goes
+into PNG text chunks (see :func:`pneumoviewer.core.annotation.build_annotation`). Files are
+written atomically with :func:`pneumoviewer.core.io.atomic_write_bytes`.
 """
 
 from __future__ import annotations
@@ -12,121 +16,241 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
+from pneumoviewer.core.annotation import ascii_text
 from pneumoviewer.core.io import atomic_write_bytes
-from pneumoviewer.core.overlay import OverlayStyle, compose_rgba, legend_entries
+from pneumoviewer.core.overlay import Color, OverlayStyle, Paint, compose_on, legend, style_paints
 
-__all__ = ["export_annotated_png", "render_annotated_png"]
+if TYPE_CHECKING:
+    from pneumoviewer.core.annotation import Annotation
+
+__all__ = [
+    "ExportLayout",
+    "export_annotated_png",
+    "layout_for",
+    "orientation_labels",
+    "render_annotated_png",
+]
 
 #: Font height as a fraction of the image height (about 22 px at 1024 px).
 FONT_FRACTION = 0.022
-_BOX_RGBA = (0, 0, 0, 160)
-_TEXT_RGBA = (255, 255, 255, 255)
+_BAND_RGB = (0, 0, 0)
+_TEXT_RGB = (255, 255, 255)
+_OPPOSITE = {"L": "R", "R": "L", "A": "P", "P": "A", "H": "F", "F": "H"}
+
+
+@dataclass(frozen=True, slots=True)
+class ExportLayout:
+    """Where the image sits in the exported picture.
+
+    Attributes
+    ----------
+    top, left : int
+        Offset of the image's top-left pixel (the frame's width).
+    font_size, pad : int
+        Text height and spacing in pixels.
+
+    """
+
+    top: int
+    left: int
+    font_size: int
+    pad: int
+
+
+def layout_for(shape: tuple[int, int]) -> ExportLayout:
+    """Return the frame and font of an export of an image of ``shape`` (H, W)."""
+    size = max(10, round(FONT_FRACTION * int(shape[0])))
+    pad = max(4, size // 2)
+    frame = size + 2 * pad
+    return ExportLayout(top=frame, left=frame, font_size=size, pad=pad)
+
+
+def orientation_labels(orientation: Sequence[str] | None) -> dict[str, str]:
+    """Edge labels ``{"top", "bottom", "left", "right"}`` from DICOM Patient Orientation.
+
+    ``orientation`` is (row direction, column direction): where the patient is toward the
+    right edge and toward the bottom edge (e.g. ``("L", "F")``); the opposite edges get
+    the opposite letters. None (or anything unreadable) gives ``"?"`` everywhere.
+    """
+
+    def opposite(code: str) -> str:
+        return "".join(_OPPOSITE.get(c, "?") for c in code) or "?"
+
+    if orientation is None or len(orientation) != 2:
+        return dict.fromkeys(("top", "bottom", "left", "right"), "?")
+    row, col = (ascii_text(str(v)).strip().upper() or "?" for v in orientation)
+    return {"right": row, "left": opposite(row), "bottom": col, "top": opposite(col)}
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def _draw_annotations(
-    img: Image.Image,
+def _wrap(text: str, width: int, measure) -> list[str]:
+    """Greedy word wrap of one line to ``width`` pixels (long words are cut)."""
+    words = text.split(" ")
+    out: list[str] = []
+    line = ""
+    for word in words:
+        trial = word if not line else f"{line} {word}"
+        if measure(trial) <= width or not line:
+            line = trial
+        else:
+            out.append(line)
+            line = word
+        while measure(line) > width and len(line) > 1:
+            cut = len(line) - 1
+            while cut > 1 and measure(line[:cut]) > width:
+                cut -= 1
+            out.append(line[:cut])
+            line = line[cut:]
+    out.append(line)
+    return out
+
+
+def _band_rows(
     *,
     title: str,
-    entries: Sequence[tuple[str, tuple[int, int, int]]],
     lines: Sequence[str],
-) -> Image.Image:
-    """Draw title, legend swatches and lines in a translucent box, top-left."""
-    rows: list[tuple[str, str | tuple[int, int, int] | None]] = []
-    # One row per physical line: Pillow cannot anchor multi-line text.
-    rows.extend(("title", t) for t in str(title).splitlines())
-    rows.extend(("entry", e) for e in entries)  # type: ignore[misc]
-    rows.extend(("line", part) for s in lines for part in (str(s).splitlines() or [""]))
-    if not rows:
-        return img
-    w, h = img.size
-    size = max(10, round(FONT_FRACTION * h))
-    font = _font(size)
-    pad = max(4, size // 2)
-    gap = max(2, size // 4)
-    swatch = size
-    line_h = size + gap
-    measure = ImageDraw.Draw(img)
-
-    def text_w(s: str) -> int:
-        return int(np.ceil(measure.textlength(s, font=font)))
-
-    widths = []
-    for kind, item in rows:
-        if kind == "entry":
-            widths.append(swatch + gap * 2 + text_w(item[0]))  # type: ignore[index]
-        else:
-            widths.append(text_w(item))  # type: ignore[arg-type]
-    box_w = min(w, max(widths) + 2 * pad)
-    box_h = min(h, len(rows) * line_h - gap + 2 * pad)
-
-    layer = Image.new("RGBA", img.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(layer)
-    draw.rectangle((0, 0, box_w - 1, box_h - 1), fill=_BOX_RGBA)
-    y = pad
-    for kind, item in rows:
-        if kind == "entry":
-            label, color = item  # type: ignore[misc]
-            draw.rectangle(
-                (pad, y, pad + swatch - 1, y + swatch - 1),
-                fill=(*color, 255),
-                outline=_TEXT_RGBA,
-                width=max(1, size // 12),
-            )
-            draw.text((pad + swatch + 2 * gap, y), label, font=font, fill=_TEXT_RGBA, anchor="lt")
-        else:
-            draw.text((pad, y), item, font=font, fill=_TEXT_RGBA, anchor="lt")  # type: ignore[arg-type]
-        y += line_h
-    return Image.alpha_composite(img, layer)
+    entries: Sequence[tuple[str, Color]],
+    width: int,
+    size: int,
+    gap: int,
+    measure,
+) -> list[list[tuple[str, Color | None]]]:
+    """Rows of (text, swatch colour or None) items laid out to fit ``width``."""
+    rows: list[list[tuple[str, Color | None]]] = []
+    for text in [title, *lines]:
+        for part in str(text).splitlines():
+            rows.extend([(w, None)] for w in _wrap(ascii_text(part), width, measure) if w)
+    row: list[tuple[str, Color | None]] = []
+    used = 0
+    for label, color in entries:
+        label = ascii_text(label)
+        item_w = size + gap + measure(label) + 3 * gap
+        if row and used + item_w > width:
+            rows.append(row)
+            row, used = [], 0
+        row.append((label, tuple(color)))
+        used += item_w
+    if row:
+        rows.append(row)
+    elif not entries:
+        rows.append([("Overlay: nothing drawn", None)])
+    return rows
 
 
 def render_annotated_png(
     base: np.ndarray,
     *,
-    ground_truth: np.ndarray | None,
-    prediction: np.ndarray | None,
-    style: OverlayStyle,
-    title: str,
-    lines: Sequence[str],
+    ground_truth: np.ndarray | None = None,
+    prediction: np.ndarray | None = None,
+    style: OverlayStyle | None = None,
+    paints: Sequence[Paint] | None = None,
+    title: str = "",
+    lines: Sequence[str] = (),
+    legend_entries: Sequence[tuple[str, Color]] | None = None,
+    orientation: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """Render the export picture: overlay, legend and text at full resolution.
+    """Render the export picture: the composited image in a frame, text and legend below.
 
     Parameters
     ----------
     base : numpy.ndarray
         uint8, shape (H, W), the display image.
     ground_truth, prediction : numpy.ndarray or None
-        bool, shape (H, W).
-    style : OverlayStyle
-        As in the viewer.
+        bool, shape (H, W); drawn with ``style`` when ``paints`` is None.
+    style : OverlayStyle or None
+        As in the viewer (None: ``OverlayStyle()``).
+    paints : sequence of Paint or None
+        The layers to draw (the viewer's stack); overrides the two masks.
     title : str
         First text line ("" for none).
     lines : sequence of str
-        Further text lines (score, Dice, thresholds...).
+        Further text lines (decision state, Dice, post-processing...).
+    legend_entries : sequence of (str, Color) or None
+        None: :func:`pneumoviewer.core.overlay.legend` of the paints, overlaps included.
+    orientation : (str, str) or None
+        Patient Orientation (row, column direction); None draws "?".
 
     Returns
     -------
     numpy.ndarray
-        uint8, shape (H, W, 3), RGB. The legend box sits in the top-left corner; font
-        height is about 2.2 % of H.
+        uint8, shape (H + 2 f + band, W + 2 f, 3), RGB, ``f = layout_for((H, W)).top``:
+        the image (exactly :func:`~pneumoviewer.core.overlay.compose_on`) at ``(f, f)``,
+        the orientation letters in the frame, the band below it.
 
     """
-    rgba = compose_rgba(base, ground_truth=ground_truth, prediction=prediction, style=style)
-    entries = legend_entries(
-        style, have_truth=ground_truth is not None, have_prediction=prediction is not None
+    if not isinstance(base, np.ndarray) or base.ndim != 2 or base.dtype != np.uint8:
+        got = f"{getattr(base, 'dtype', type(base).__name__)} {getattr(base, 'shape', '')}"
+        raise ValueError(f"base image must be uint8 (H, W), got {got}")
+    h, w = base.shape
+    if paints is None:
+        paints = style_paints(
+            (h, w),
+            ground_truth=ground_truth,
+            prediction=prediction,
+            style=OverlayStyle() if style is None else style,
+        )
+    picture = compose_on(base, list(paints))[..., :3]
+    entries = legend(list(paints), shape=(h, w)) if legend_entries is None else legend_entries
+    lay = layout_for((h, w))
+    size, pad, f = lay.font_size, lay.pad, lay.top
+    gap = max(2, size // 4)
+    font = _font(size)
+    scratch = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+
+    def measure(s: str) -> int:
+        return int(np.ceil(scratch.textlength(s, font=font)))
+
+    width = w + 2 * f
+    rows = _band_rows(
+        title=title,
+        lines=lines,
+        entries=entries,
+        width=width - 2 * pad,
+        size=size,
+        gap=gap,
+        measure=measure,
     )
-    img = Image.fromarray(rgba)
-    img = _draw_annotations(img, title=title, entries=entries, lines=list(lines))
-    return np.asarray(img.convert("RGB"))
+    line_h = size + gap
+    band = len(rows) * line_h - gap + 2 * pad
+    canvas = Image.new("RGB", (width, h + 2 * f + band), _BAND_RGB)
+    canvas.paste(Image.fromarray(np.ascontiguousarray(picture)), (f, f))
+    draw = ImageDraw.Draw(canvas)
+    labels = orientation_labels(orientation)
+    mid_x, mid_y = f + w // 2, f + h // 2
+    for where, xy, anchor in (
+        ("top", (mid_x, f // 2), "mm"),
+        ("bottom", (mid_x, f + h + f // 2), "mm"),
+        ("left", (f // 2, mid_y), "mm"),
+        ("right", (f + w + f // 2, mid_y), "mm"),
+    ):
+        draw.text(xy, labels[where], font=font, fill=_TEXT_RGB, anchor=anchor)
+    y = h + 2 * f + pad
+    for row in rows:
+        x = pad
+        for text, color in row:
+            if color is not None:
+                draw.rectangle(
+                    (x, y, x + size - 1, y + size - 1),
+                    fill=color,
+                    outline=_TEXT_RGB,
+                    width=max(1, size // 12),
+                )
+                x += size + gap
+            draw.text((x, y), text, font=font, fill=_TEXT_RGB, anchor="lt")
+            x += measure(text) + 3 * gap
+        y += line_h
+    return np.asarray(canvas)
 
 
 def export_annotated_png(
@@ -136,9 +260,13 @@ def export_annotated_png(
     ground_truth: np.ndarray | None = None,
     prediction: np.ndarray | None = None,
     style: OverlayStyle | None = None,
+    paints: Sequence[Paint] | None = None,
     title: str = "",
     lines: Sequence[str] = (),
+    legend_entries: Sequence[tuple[str, Color]] | None = None,
+    orientation: Sequence[str] | None = None,
     provenance: Mapping[str, str] | None = None,
+    annotation: Annotation | None = None,
     overwrite: bool = False,
     compress_level: int = 6,
 ) -> Path:
@@ -148,12 +276,15 @@ def export_annotated_png(
     ----------
     path : str or os.PathLike
         Destination ``.png``; its folder must exist.
-    base, ground_truth, prediction, style, title, lines
-        As in :func:`render_annotated_png` (``style`` None means ``OverlayStyle()``).
+    base, ground_truth, prediction, style, paints, title, lines, legend_entries, orientation
+        As in :func:`render_annotated_png`.
     provenance : mapping of str to str, optional
         Written as PNG text chunks, one per key (tEXt, or iTXt when the value is not
         Latin-1). Keys must be 1-79 Latin-1 characters. A ``Software`` chunk naming
         pneumoviewer's version is added unless given.
+    annotation : Annotation, optional
+        From :func:`pneumoviewer.core.annotation.build_annotation`: its title, lines,
+        legend (when not empty), orientation and provenance replace the arguments above.
     overwrite : bool
         Replace an existing file.
     compress_level : int
@@ -175,7 +306,11 @@ def export_annotated_png(
     """
     from pneumoviewer import __version__
 
-    style = OverlayStyle() if style is None else style
+    if annotation is not None:
+        title, lines = annotation.title, annotation.lines
+        orientation, provenance = annotation.orientation, annotation.provenance
+        if annotation.legend:
+            legend_entries = annotation.legend
     path = Path(path)
     if not overwrite and os.path.lexists(path):
         raise FileExistsError(f"{path}: file exists (not overwritten)")
@@ -196,8 +331,11 @@ def export_annotated_png(
         ground_truth=ground_truth,
         prediction=prediction,
         style=style,
+        paints=paints,
         title=title,
         lines=lines,
+        legend_entries=legend_entries,
+        orientation=orientation,
     )
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="PNG", pnginfo=info, compress_level=compress_level)

@@ -1,24 +1,31 @@
-"""Evaluation metrics: Dice, the SIIM-ACR (Kaggle) mean Dice, classification metrics, AUC.
+"""Evaluation metrics: Dice, Kaggle mean Dice, classification metrics, AUC, folder summary.
 
-Pure numpy, no scikit-learn. Used by the viewer (per-image Dice), the CLI and
-:mod:`model_training` (validation), so all report the same numbers.
+Pure numpy, no scikit-learn. The folder summary (:func:`summarise`, :class:`FolderSummary`,
+:class:`SummaryAccumulator`) is the one used by the viewer's Summary panel, ``pneumoviewer
+predict``'s ``metrics.json`` and ``model_training evaluate``, so all report the same numbers
+under the same key names. Per-image calls come from :mod:`pneumoviewer.core.decision`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
 
 __all__ = [
+    "SUMMARY_KEYS",
     "ClassificationMetrics",
+    "FolderSummary",
+    "ImageOutcome",
+    "SummaryAccumulator",
     "classification_metrics",
     "dice",
     "kaggle_mean_dice",
     "roc_auc",
+    "summarise",
 ]
 
 
@@ -214,3 +221,211 @@ def classification_metrics(
         tn=tn,
         fn=fn,
     )
+
+
+# --- the folder summary ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ImageOutcome:
+    """One image's contribution to the folder summary.
+
+    Attributes
+    ----------
+    image_id : str
+    truth_positive : bool or None
+        Ground truth: pneumothorax or not; None when the ground truth does not list it.
+    probability : float or None
+        The classifier's probability (the AUC's score); None without a classifier.
+    positive : bool or None
+        The image-level call of :mod:`pneumoviewer.core.decision`; None when not analysed.
+    dice : float or None
+        Dice of the post-processed mask against the ground truth (empty/empty = 1); None
+        without a segmenter or ground truth.
+    refused : bool
+        Refused by the input-quality gate ("not assessed"): counted in ``n_refused`` only.
+
+    """
+
+    image_id: str
+    truth_positive: bool | None
+    probability: float | None
+    positive: bool | None
+    dice: float | None
+    refused: bool = False
+
+
+#: The key names of :meth:`FolderSummary.to_dict`, in order (one set for every caller).
+SUMMARY_KEYS = (
+    "n_images",
+    "n_analysed",
+    "n_refused",
+    "n_evaluated",
+    "n_truth_positive",
+    "n_truth_negative",
+    "n_with_dice",
+    "accuracy",
+    "sensitivity",
+    "specificity",
+    "auc",
+    "tp",
+    "fp",
+    "tn",
+    "fn",
+    "dice_positive",
+    "kaggle_mean_dice",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FolderSummary:
+    """Image-level and mask metrics of a set of images against the ground truth.
+
+    Attributes
+    ----------
+    n_images : int
+        Outcomes given.
+    n_analysed : int
+        With a call (``positive`` not None) and not refused.
+    n_refused : int
+        Refused by the input-quality gate.
+    n_evaluated : int
+        Analysed and listed in the ground truth: the images the metrics are about.
+    n_truth_positive, n_truth_negative : int
+        Among the evaluated.
+    n_with_dice : int
+        Evaluated images with a Dice (a segmenter ran).
+    accuracy, sensitivity, specificity : float
+        Of the calls; nan when undefined.
+    auc : float
+        ROC AUC of the classifier's probabilities; nan when one class only, or when an
+        evaluated image has no probability (no classifier: a yes/no call has no ROC curve).
+    tp, fp, tn, fn : int
+        Confusion counts of the calls.
+    dice_positive : float
+        Mean Dice over evaluated images with pneumothorax; nan when none.
+    kaggle_mean_dice : float
+        Mean Dice over evaluated images with a Dice (empty/empty = 1, as scored in
+        SIIM-ACR); nan when none.
+
+    """
+
+    n_images: int
+    n_analysed: int
+    n_refused: int
+    n_evaluated: int
+    n_truth_positive: int
+    n_truth_negative: int
+    n_with_dice: int
+    accuracy: float
+    sensitivity: float
+    specificity: float
+    auc: float
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+    dice_positive: float
+    kaggle_mean_dice: float
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        """JSON-safe dict with the :data:`SUMMARY_KEYS` (nan becomes None)."""
+        out: dict[str, float | int | None] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = None if isinstance(v, float) and math.isnan(v) else v
+        return out
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else math.nan
+
+
+def summarise(outcomes: Iterable[ImageOutcome]) -> FolderSummary:
+    """Summarise a folder: THE one function for the viewer, predict and training.
+
+    Parameters
+    ----------
+    outcomes : iterable of ImageOutcome
+        One per image (analysed or not, with or without ground truth).
+
+    Returns
+    -------
+    FolderSummary
+        Metrics over the evaluated images: analysed (a call was made), not refused, and
+        listed in the ground truth. An image is counted positive by its ``positive`` call
+        (:mod:`pneumoviewer.core.decision`), never re-derived here.
+
+    """
+    outcomes = list(outcomes)
+    n_images = len(outcomes)
+    refused = sum(1 for o in outcomes if o.refused)
+    analysed = [o for o in outcomes if not o.refused and o.positive is not None]
+    evaluated = [o for o in analysed if o.truth_positive is not None]
+    t = np.array([bool(o.truth_positive) for o in evaluated], dtype=bool)
+    p = np.array([bool(o.positive) for o in evaluated], dtype=bool)
+    tp = int(np.count_nonzero(p & t))
+    fp = int(np.count_nonzero(p & ~t))
+    tn = int(np.count_nonzero(~p & ~t))
+    fn = int(np.count_nonzero(~p & t))
+    auc = math.nan
+    scores = [o.probability for o in evaluated]
+    if scores and all(s is not None and not math.isnan(s) for s in scores):
+        auc = roc_auc(t, np.array(scores, dtype=np.float64))
+    dices = [float(o.dice) for o in evaluated if o.dice is not None]
+    pos_dices = [float(o.dice) for o in evaluated if o.dice is not None and o.truth_positive]
+    return FolderSummary(
+        n_images=n_images,
+        n_analysed=len(analysed),
+        n_refused=refused,
+        n_evaluated=len(evaluated),
+        n_truth_positive=int(t.sum()),
+        n_truth_negative=int((~t).sum()),
+        n_with_dice=len(dices),
+        accuracy=_ratio(tp + tn, len(evaluated)),
+        sensitivity=_ratio(tp, tp + fn),
+        specificity=_ratio(tn, tn + fp),
+        auc=auc,
+        tp=tp,
+        fp=fp,
+        tn=tn,
+        fn=fn,
+        dice_positive=_mean(pos_dices),
+        kaggle_mean_dice=_mean(dices),
+    )
+
+
+class SummaryAccumulator:
+    """Collects outcomes one at a time (a batch run, the viewer as images are analysed).
+
+    Adding an outcome for an ``image_id`` already present replaces it (the viewer's
+    thresholds moved); :meth:`summary` is :func:`summarise` of what is held.
+    """
+
+    def __init__(self) -> None:
+        self._outcomes: dict[str, ImageOutcome] = {}
+
+    def add(self, outcome: ImageOutcome) -> None:
+        """Add (or replace) the outcome of ``outcome.image_id``."""
+        self._outcomes[outcome.image_id] = outcome
+
+    def discard(self, image_id: str) -> None:
+        """Forget an image (no error when absent)."""
+        self._outcomes.pop(image_id, None)
+
+    def clear(self) -> None:
+        """Forget every image."""
+        self._outcomes.clear()
+
+    def __len__(self) -> int:
+        return len(self._outcomes)
+
+    def __contains__(self, image_id: object) -> bool:
+        return image_id in self._outcomes
+
+    def __iter__(self) -> Iterator[ImageOutcome]:
+        return iter(list(self._outcomes.values()))
+
+    def summary(self) -> FolderSummary:
+        """Return the folder summary of the outcomes held (in the order first added)."""
+        return summarise(self._outcomes.values())

@@ -32,8 +32,10 @@ class PredictOptions:
         Ground-truth run-length CSV; None means auto-discovery next to/above ``folder``.
     device : str
         ``auto``, ``cpu`` or ``cuda``.
-    mask_threshold, min_area, gate
-        Post-processing overrides; None keeps the manifest's defaults.
+    scheme, bottom_threshold, top_threshold, min_area, gate, gate_threshold
+        Post-processing overrides (:class:`pneumoviewer.core.postprocessing.
+        PostprocessParams`); None keeps the manifest's defaults. ``gate`` True/False turns
+        the classification gate on/off; ``gate_threshold`` sets it (and turns it on).
     tta : bool
         Horizontal-flip test-time augmentation.
     png : bool
@@ -55,9 +57,12 @@ class PredictOptions:
     model_dir: Path | None = None
     gt_csv: Path | None = None
     device: str = "auto"
-    mask_threshold: float | None = None
+    scheme: str | None = None
+    bottom_threshold: float | None = None
+    top_threshold: float | None = None
     min_area: int | None = None
     gate: bool | None = None
+    gate_threshold: float | None = None
     tta: bool = False
     png: bool = True
     overwrite: bool = False
@@ -107,17 +112,52 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         help="ground-truth run-length CSV (default: a *rle*.csv next to or above FOLDER)",
     )
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument(
-        "--threshold", type=_unit, default=None, help="mask threshold (default: the model's)"
+    post = parser.add_argument_group(
+        "post-processing (default: the model's manifest)",
+        "triplet (SIIM 1st place): if fewer than MIN_AREA pixels have probability >= "
+        "TOP_THRESHOLD the mask is empty, else it is every pixel >= BOTTOM_THRESHOLD. "
+        "components: every pixel >= BOTTOM_THRESHOLD, minus connected regions smaller than "
+        "MIN_AREA pixels. The image-level call: with a classifier, positive when its "
+        "probability >= the model's decision threshold; without one, when the mask is not "
+        "empty.",
     )
-    parser.add_argument(
-        "--min-area", type=_non_negative, default=None, help="smallest region kept, in pixels"
+    post.add_argument("--scheme", choices=("triplet", "components"), default=None)
+    post.add_argument(
+        "--bottom-threshold",
+        "--threshold",
+        dest="bottom_threshold",
+        type=_unit,
+        default=None,
+        help="pixel threshold of the mask (--threshold is the old name)",
     )
-    parser.add_argument(
+    post.add_argument(
+        "--top-threshold",
+        type=_unit,
+        default=None,
+        help="triplet only: the confident pixels counted against --min-area",
+    )
+    post.add_argument(
+        "--min-area",
+        type=_non_negative,
+        default=None,
+        help="in pixels at the image's resolution (triplet: confident pixels needed; "
+        "components: smallest region kept)",
+    )
+    post.add_argument(
         "--gate",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="empty the mask when the classifier says negative (default: the model's)",
+        help="--gate: the mask, submission row and PNG of an image whose classifier "
+        "probability is below the gate threshold are empty (the default: the gate at the "
+        "decision threshold, so an image called negative has an empty mask); --no-gate: "
+        "masks are kept whatever the probability, and an image called negative with a mask "
+        "is listed as 'localised, below threshold'",
+    )
+    post.add_argument(
+        "--gate-threshold",
+        type=_unit,
+        default=None,
+        help="gate at this probability instead of the decision threshold (turns the gate on)",
     )
     parser.add_argument("--tta", action="store_true", help="horizontal-flip test-time augmentation")
     parser.add_argument("--no-png", action="store_true", help="do not write annotated PNGs")
@@ -142,9 +182,12 @@ def from_args(args: argparse.Namespace) -> PredictOptions:
         model_dir=args.model,
         gt_csv=args.gt,
         device=args.device,
-        mask_threshold=args.threshold,
+        scheme=args.scheme,
+        bottom_threshold=args.bottom_threshold,
+        top_threshold=args.top_threshold,
         min_area=args.min_area,
         gate=args.gate,
+        gate_threshold=args.gate_threshold,
         tta=args.tta,
         png=not args.no_png,
         overwrite=args.overwrite,

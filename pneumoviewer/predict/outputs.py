@@ -32,6 +32,7 @@ PREDICTION_COLUMNS = (
     "probability",
     "score",
     "predicted_label",
+    "state",
     "mask_pixels",
     "gt_label",
     "dice",
@@ -46,7 +47,8 @@ class ImageResult:
     """One line of ``predictions.csv`` (and of ``submission.csv`` when ``status == "ok"``).
 
     ``rle`` is the SIIM run-length string of the predicted mask (``"-1"`` when empty), None
-    when no mask exists (no segmenter, or an error).
+    when no mask exists (no segmenter, or an error). ``state`` is the decision state of
+    :mod:`pneumoviewer.core.decision` ("positive", "positive, not localised"...).
     """
 
     image_id: str
@@ -56,6 +58,7 @@ class ImageResult:
     probability: float | None = None
     score: float | None = None
     predicted_label: int | None = None
+    state: str = ""
     mask_pixels: int | None = None
     rle: str | None = None
     gt_label: int | None = None
@@ -76,6 +79,7 @@ class ImageResult:
             num(self.probability),
             num(self.score),
             num(self.predicted_label),
+            self.state,
             num(self.mask_pixels),
             num(self.gt_label),
             num(self.dice),
@@ -122,56 +126,54 @@ def write_json(path: Path, data: Mapping, *, overwrite: bool) -> Path:
 
 
 def compute_metrics(
-    results: Sequence[ImageResult], *, decision_threshold: float, has_classifier: bool
+    results: Sequence[ImageResult],
+    *,
+    decision_threshold: float,
+    has_classifier: bool,
+    postprocess: Mapping | None = None,
 ) -> dict:
-    """Metrics over the images with known ground truth (core.metrics).
+    """Return the folder summary of a run (:func:`pneumoviewer.core.metrics.summarise`).
 
     Parameters
     ----------
     results : sequence of ImageResult
-        All processed images; those with ``gt_label`` None are left out.
+        All images; those with an error count as not analysed, those with ``gt_label``
+        None as not evaluated.
     decision_threshold : float
-        The classifier's decision threshold (labels are ``probability >= threshold``).
+        The classifier's decision threshold (recorded; the calls are already in
+        ``predicted_label``, made by :mod:`pneumoviewer.core.decision`).
     has_classifier : bool
-        Without a classifier the image-level score is 1.0 for a non-empty mask, else 0.0
-        (so the AUC is the one of the binary decision).
+        Whether the calls come from a classifier (else: "mask not empty").
+    postprocess : mapping, optional
+        The post-processing numbers that ran (recorded under ``postprocess``).
 
     Returns
     -------
     dict
-        accuracy, auc, sensitivity, specificity, tp/fp/tn/fn, dice_positive (mean Dice on
-        images with pneumothorax), kaggle_mean_dice (mean per-image Dice, empty/empty = 1),
-        and counts. Undefined values are NaN (written as null).
+        The :data:`pneumoviewer.core.metrics.SUMMARY_KEYS` (the viewer's Summary has the
+        same numbers and names), then ``decision``, ``decision_threshold`` and
+        ``postprocess``. Undefined values are None.
 
     """
-    from pneumoviewer.core.metrics import classification_metrics
+    from pneumoviewer.core.metrics import ImageOutcome, summarise
 
-    known = [r for r in results if r.status == "ok" and r.gt_label is not None]
-    y_true = np.array([r.gt_label for r in known], dtype=bool)
-    if has_classifier:
-        y_score = np.array([r.probability for r in known], dtype=np.float64)
-        threshold = decision_threshold
-    else:
-        y_score = np.array([float(r.predicted_label) for r in known], dtype=np.float64)
-        threshold = 0.5
-    out: dict = {}
-    if known:
-        out.update(classification_metrics(y_true, y_score, threshold).to_dict())
-    else:
-        out.update({k: math.nan for k in ("accuracy", "sensitivity", "specificity", "auc")})
-    dices = [r.dice for r in known if r.dice is not None]
-    pos_dices = [r.dice for r in known if r.dice is not None and r.gt_label]
-    out["dice_positive"] = float(np.mean(pos_dices)) if pos_dices else math.nan
-    out["kaggle_mean_dice"] = float(np.mean(dices)) if dices else math.nan
-    out["decision"] = "classifier" if has_classifier else "mask non-empty"
-    out["decision_threshold"] = threshold
-    out["counts"] = {
-        "images_processed": sum(r.status == "ok" for r in results),
-        "with_ground_truth": len(known),
-        "positive": int(y_true.sum()),
-        "negative": int((~y_true).sum()),
-        "with_dice": len(dices),
-    }
+    outcomes = [
+        ImageOutcome(
+            image_id=r.image_id,
+            truth_positive=None if r.gt_label is None else bool(r.gt_label),
+            probability=r.probability,
+            positive=None
+            if r.status != "ok" or r.predicted_label is None
+            else bool(r.predicted_label),
+            dice=r.dice,
+        )
+        for r in results
+    ]
+    out: dict = summarise(outcomes).to_dict()
+    out["decision"] = "classifier" if has_classifier else "mask not empty"
+    out["decision_threshold"] = decision_threshold if has_classifier else None
+    if postprocess is not None:
+        out["postprocess"] = dict(postprocess)
     return out
 
 
@@ -179,23 +181,22 @@ def write_png(
     path: Path,
     pixels: np.ndarray,
     *,
-    prediction: np.ndarray | None,
-    ground_truth: np.ndarray | None,
-    title: str,
-    lines: Sequence[str],
-    provenance: Mapping[str, str],
+    paints: Sequence,
+    annotation,
     overwrite: bool,
 ) -> str | None:
-    """Write one annotated PNG; return None, or the error message (a failure is not fatal)."""
+    """Write one annotated PNG; return None, or the error message (a failure is not fatal).
+
+    ``paints`` are the overlay layers (:func:`pneumoviewer.core.overlay.style_paints`),
+    ``annotation`` the text, legend and provenance of
+    :func:`pneumoviewer.core.annotation.build_annotation` (the viewer's export uses both).
+    """
     try:
         export_annotated_png(
             path,
             pixels,
-            prediction=prediction,
-            ground_truth=ground_truth,
-            title=title,
-            lines=list(lines),
-            provenance=dict(provenance),
+            paints=paints,
+            annotation=annotation,
             overwrite=overwrite,
             compress_level=1,  # encoding at level 6 costs about as much as both models
         )

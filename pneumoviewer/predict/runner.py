@@ -8,7 +8,6 @@ file is listed in ``problems.csv`` and the run goes on.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -17,8 +16,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
-
-import numpy as np
 
 from pneumoviewer.core.errors import GroundTruthError, ModelLoadError, PneumoviewerError
 from pneumoviewer.predict.options import OUTPUT_NAMES, PredictOptions, UsageError
@@ -128,48 +125,35 @@ def _check_outputs(opts: PredictOptions, image_ids: list[str]) -> None:
         )
 
 
-def _provenance(engine, params, opts: PredictOptions, path: Path, image_id: str) -> dict:
-    from pneumoviewer import __version__
-
-    m = engine.manifest
-    return {
-        "Source": str(path),
-        "ImageId": image_id,
-        "Model": m.name,
-        "Model manifest sha256": engine.manifest_sha256,
-        "Thresholds": json.dumps(
-            {
-                "mask_threshold": params.mask_threshold,
-                "min_area": params.min_area,
-                "gate_enabled": params.gate_enabled,
-                "gate_threshold": params.gate_threshold,
-                "decision_threshold": None
-                if m.classifier is None
-                else m.classifier.decision_threshold,
-            }
-        ),
-        "Contrast": "DICOM display (Modality LUT + VOI/window), no CLAHE on the picture",
-        "CLAHE": json.dumps(None if m.clahe is None else m.clahe.to_dict()),
-        "TTA": str(opts.tta),
-        "Device": engine.device,
-        "Software": f"pneumoviewer {__version__}",
-    }
+def _contrast(manifest) -> str:
+    """How the PNG's grey levels were made (the model's CLAHE is not applied to the picture)."""
+    return "DICOM display (Modality LUT + VOI/window); the model saw " + (
+        "CLAHE clip {clip_limit:g}, tiles {tile_grid[0]}x{tile_grid[1]}".format(
+            **manifest.clahe.to_dict()
+        )
+        if manifest.clahe is not None
+        else "no CLAHE"
+    )
 
 
-def _process(entry, image, engine, params, gt, decision: float | None):
-    """Run the models on one decoded image; return (ImageResult, mask, gt_mask, lines)."""
+def _process(entry, image, engine, params, gt, decision_threshold: float):
+    """Run the models on one decoded image; return (ImageResult, mask, gt_mask, Decision).
+
+    The call, the mask and the state come from :func:`pneumoviewer.core.decision.decide`
+    (the one decision rule the viewer uses too).
+    """
+    from pneumoviewer.core.decision import decide
     from pneumoviewer.core.metrics import dice
-    from pneumoviewer.core.postprocessing import postprocess
     from pneumoviewer.core.rle import encode
 
     pred = engine.predict(image.pixels, image_id=entry.image_id, padding=image.padding)
-    mask = None
-    if pred.probability_map is not None:
-        mask = postprocess(pred.probability_map, params, class_probability=pred.class_probability)
-    if pred.class_probability is not None:
-        label = int(pred.class_probability >= decision)
-    else:
-        label = int(mask is not None and bool(mask.any()))
+    d = decide(
+        class_probability=pred.class_probability,
+        prob_map=pred.probability_map,
+        params=params,
+        decision_threshold=decision_threshold,
+    )
+    mask = d.mask
     gt_mask = gt_label = score = None
     truth_problem = ""
     truth = gt.lookup(entry.image_id, image.pixels.shape) if gt is not None else None
@@ -185,27 +169,67 @@ def _process(entry, image, engine, params, gt, decision: float | None):
         file=entry.path,
         probability=pred.class_probability,
         score=pred.class_score,
-        predicted_label=label,
-        mask_pixels=None if mask is None else int(np.count_nonzero(mask)),
+        predicted_label=d.label,
+        state=str(d.state),
+        mask_pixels=d.area,
         rle=None if mask is None else encode(mask),
         gt_label=gt_label,
         dice=score,
         error=truth_problem,
         seconds=pred.seconds,
     )
-    lines = []
-    if pred.class_probability is not None:
-        verdict = "pneumothorax" if label else "no pneumothorax"
-        lines.append(f"Probability {pred.class_probability:.3f} ({verdict})")
-    if mask is not None:
-        gate = f", gate {params.gate_threshold:g}" if params.gate_enabled else ""
-        lines.append(
-            f"Mask {result.mask_pixels} px (threshold {params.mask_threshold:g}, "
-            f"min area {params.min_area}{gate})"
-        )
-    if score is not None:
-        lines.append(f"Dice {score:.3f} vs ground truth")
-    return result, mask, gt_mask, lines
+    return result, mask, gt_mask, d
+
+
+def _annotation(engine, params, opts: PredictOptions, entry, image, decision, paints, dice_):
+    """Build the PNG's text, legend and provenance (core.annotation, as the viewer does)."""
+    from pneumoviewer.core.annotation import build_annotation
+    from pneumoviewer.core.decision import decision_threshold_of
+
+    m = engine.manifest
+    md = image.metadata
+    return build_annotation(
+        image_id=entry.image_id,
+        decision=decision,
+        decision_threshold=decision_threshold_of(m),
+        params=params if m.segmenter is not None else None,
+        manifest=m,
+        manifest_sha256=engine.manifest_sha256,
+        dice=dice_,
+        source=entry.path,
+        contrast=_contrast(m),
+        paints=paints,
+        shape=image.pixels.shape,
+        orientation=getattr(md, "patient_orientation", None),
+        pixel_spacing=getattr(md, "pixel_spacing", None),
+        extra={"Device": engine.device, "TTA": str(opts.tta)},
+    )
+
+
+def _params(engine, opts: PredictOptions, warnings: list[str]):
+    """Return the manifest's post-processing with the command line's overrides."""
+    params = engine.postprocess_params()
+    changes: dict = {}
+    if opts.scheme is not None:
+        changes["scheme"] = opts.scheme
+    if opts.bottom_threshold is not None:
+        changes["bottom_threshold"] = opts.bottom_threshold
+    if opts.top_threshold is not None:
+        changes["top_threshold"] = opts.top_threshold
+    if opts.min_area is not None:
+        changes["min_area"] = opts.min_area
+    has_classifier = engine.manifest.classifier is not None
+    if opts.gate is not None or opts.gate_threshold is not None:
+        if not has_classifier:
+            if opts.gate or opts.gate_threshold is not None:
+                warnings.append("--gate ignored: the model has no classifier")
+        else:
+            if opts.gate is not None:
+                changes["gate_enabled"] = opts.gate
+            if opts.gate_threshold is not None:
+                changes["gate_threshold"] = opts.gate_threshold
+                changes.setdefault("gate_enabled", True)
+    return dataclasses.replace(params, **changes) if changes else params
 
 
 def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> PredictSummary:
@@ -229,6 +253,7 @@ def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> 
         ``overwrite``; raised before any output is written.
 
     """
+    from pneumoviewer.core.decision import decision_threshold_of
     from pneumoviewer.core.studies import ScanProblem, load_entry, scan_folder
 
     t0 = time.perf_counter()
@@ -257,24 +282,17 @@ def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> 
         engine = InferenceEngine(model_dir, device=opts.device, tta=opts.tta)
     except ModelLoadError as exc:
         raise UsageError(f"bad model folder: {exc}") from exc
-    params = engine.postprocess_params()
-    if opts.mask_threshold is not None:
-        params = dataclasses.replace(params, mask_threshold=opts.mask_threshold)
-    if opts.min_area is not None:
-        params = dataclasses.replace(params, min_area=opts.min_area)
-    if opts.gate is not None:
-        if opts.gate and engine.manifest.classifier is None:
-            summary.warnings.append("--gate ignored: the model has no classifier")
-        else:
-            params = dataclasses.replace(params, gate_enabled=opts.gate)
-    cls_spec = engine.manifest.classifier
-    decision = cls_spec.decision_threshold if cls_spec is not None else None
+    params = _params(engine, opts, summary.warnings)
+    decision = decision_threshold_of(engine.manifest)
     opts.out.mkdir(parents=True, exist_ok=True)
     if opts.png:
         (opts.out / "png").mkdir(exist_ok=True)
 
     from tqdm import tqdm
 
+    from pneumoviewer.core.overlay import OverlayStyle, style_paints
+
+    style = OverlayStyle()
     t_loop = time.perf_counter()
     bar = tqdm(
         total=len(entries),
@@ -311,7 +329,7 @@ def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> 
             refill()
             try:
                 image = job.result()
-                result, mask, gt_mask, lines = _process(entry, image, engine, params, gt, decision)
+                result, mask, gt_mask, dec = _process(entry, image, engine, params, gt, decision)
             except Exception as exc:  # one bad file must not end the run
                 message = str(exc) if isinstance(exc, PneumoviewerError) else f"{entry.path}: {exc}"
                 summary.problems.append((entry.path, message))
@@ -327,15 +345,17 @@ def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> 
                 summary.problems.append((entry.path, result.error))
             if opts.png:
                 drain_png(_PNG_QUEUE - 1)
+                paints = style_paints(
+                    image.pixels.shape, ground_truth=gt_mask, prediction=mask, style=style
+                )
                 job = png_writer.submit(
                     write_png,
                     opts.out / "png" / png_name(entry.image_id),
                     image.pixels,
-                    prediction=mask,
-                    ground_truth=gt_mask,
-                    title=f"{entry.image_id}  ({engine.manifest.name})",
-                    lines=lines,
-                    provenance=_provenance(engine, params, opts, entry.path, entry.image_id),
+                    paints=paints,
+                    annotation=_annotation(
+                        engine, params, opts, entry, image, dec, paints, result.dice
+                    ),
                     overwrite=opts.overwrite,
                 )
                 png_jobs.append((entry.image_id, job))
@@ -343,14 +363,16 @@ def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> 
         drain_png(0)
     bar.close()
     summary.warnings[:0] = engine.warnings
-    _write_tables(opts, summary, engine, gt, decision)
+    _write_tables(opts, summary, engine, gt, decision, params)
     summary.loop_seconds = time.perf_counter() - t_loop
     summary.seconds = time.perf_counter() - t0
     _report(stderr, opts, summary)
     return summary
 
 
-def _write_tables(opts: PredictOptions, summary: PredictSummary, engine, gt, decision) -> None:
+def _write_tables(
+    opts: PredictOptions, summary: PredictSummary, engine, gt, decision: float, params
+) -> None:
     w = opts.overwrite
     out = opts.out
     rows = [r.row() for r in summary.results]
@@ -367,12 +389,14 @@ def _write_tables(opts: PredictOptions, summary: PredictSummary, engine, gt, dec
     probs = [(str(p), m) for p, m in summary.problems]
     summary.written.append(write_csv(out / "problems.csv", ("file", "problem"), probs, overwrite=w))
     if gt is not None:
+        has_seg = engine.manifest.segmenter is not None
         metrics = compute_metrics(
             summary.results,
-            decision_threshold=decision if decision is not None else 0.5,
+            decision_threshold=decision,
             has_classifier=engine.manifest.classifier is not None,
+            postprocess=params.to_dict(decision_threshold=decision) if has_seg else None,
         )
-        if metrics["counts"]["with_ground_truth"] == 0:
+        if metrics["n_evaluated"] == 0:
             summary.warnings.append(
                 f"the ground truth {gt.path} lists none of the predicted images: "
                 "metrics.json not written"
@@ -408,7 +432,7 @@ def _report(stderr: TextIO | None, opts: PredictOptions, summary: PredictSummary
 
         _say(
             stderr,
-            f"vs ground truth ({m['counts']['with_ground_truth']} images): accuracy "
+            f"vs ground truth ({m['n_evaluated']} images): accuracy "
             f"{f(m['accuracy'])}, AUC {f(m['auc'])}, sensitivity {f(m['sensitivity'])}, "
             f"specificity {f(m['specificity'])}, Dice on positives {f(m['dice_positive'])}, "
             f"Kaggle mean Dice {f(m['kaggle_mean_dice'])}",

@@ -5,7 +5,6 @@ Pure Python + NumPy (no widgets), so it is tested directly.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +20,12 @@ class ImageStats:
     area: int | None  # None: no segmentation map (classifier-only model) or evicted
     dice: float | None  # None: ground truth unknown or no map
     predicted_positive: bool
+    state: str = ""  # core.decision state text ("positive, not localised"...)
 
 
-def prediction_mask(store: ResultStore, image_id: str, params: Any) -> np.ndarray | None:
+def prediction_mask(
+    store: ResultStore, image_id: str, params: Any, *, decision_threshold: float = 0.5
+) -> np.ndarray | None:
     """Post-process the cached map of ``image_id`` with ``params`` (None without a map).
 
     Returns
@@ -38,7 +40,12 @@ def prediction_mask(store: ResultStore, image_id: str, params: Any) -> np.ndarra
     if prob is None:
         return None
     s = store.scalars.get(image_id)
-    return postprocess(prob, params, class_probability=None if s is None else s.class_probability)
+    return postprocess(
+        prob,
+        params,
+        class_probability=None if s is None else s.class_probability,
+        decision_threshold=decision_threshold,
+    )
 
 
 def image_stats(
@@ -48,65 +55,62 @@ def image_stats(
     class_probability: float | None,
     decision_threshold: float,
 ) -> ImageStats:
-    """Area, Dice (``empty_score=1``, the Kaggle convention) and the predicted label.
+    """Area, Dice (``empty_score=1``, the Kaggle convention), the call and its state.
 
-    Without a mask (classifier-only model) the label is ``class_probability >=
-    decision_threshold``.
+    The call is :mod:`pneumoviewer.core.decision`'s rule: with a classifier ``p >=
+    decision_threshold``, without one "mask not empty".
     """
+    from pneumoviewer.core.decision import decision_from_mask
     from pneumoviewer.core.metrics import dice
 
-    if mask is None:
-        positive = class_probability is not None and class_probability >= decision_threshold
-        return ImageStats(None, None, positive)
-    area = int(np.count_nonzero(mask))
-    d = None if truth is None else float(dice(mask, truth, empty_score=1.0))
-    return ImageStats(area, d, area > 0)
+    d = decision_from_mask(
+        class_probability=class_probability, mask=mask, decision_threshold=decision_threshold
+    )
+    score = None
+    if mask is not None and truth is not None:
+        score = float(dice(mask, truth, empty_score=1.0))
+    return ImageStats(d.area, score, bool(d.positive), str(d.state))
+
+
+def outcome(record: dict[str, Any], image_id: str = "") -> Any:
+    """Return one viewer record as a :class:`pneumoviewer.core.metrics.ImageOutcome`.
+
+    ``record``: ``truth`` (bool or None), ``score`` (the classifier's probability or None),
+    ``positive`` (bool or None: the core decision's call), ``dice`` (float or None),
+    optional ``refused`` (bool) and ``image_id``.
+    """
+    from pneumoviewer.core.metrics import ImageOutcome
+
+    positive = record.get("positive")
+    return ImageOutcome(
+        image_id=str(record.get("image_id", image_id)),
+        truth_positive=None if record.get("truth") is None else bool(record["truth"]),
+        probability=record.get("score"),
+        positive=None if positive is None else bool(positive),
+        dice=record.get("dice"),
+        refused=bool(record.get("refused", False)),
+    )
 
 
 def folder_summary(records: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Folder metrics from per-image records.
+    """Return the Summary panel's numbers: core.metrics.summarise of the records.
 
     Parameters
     ----------
     records : list of dict
-        One per analysed image: ``truth`` (bool or None), ``score`` (float or None: class
-        probability, else the map's maximum), ``positive`` (bool: post-processed
-        prediction), ``dice`` (float or None).
+        One per analysed image (see :func:`outcome`).
 
     Returns
     -------
     dict or None
-        ``n_analysed, n_evaluated, n_truth_positive, accuracy, sensitivity, specificity,
-        auc, tp, fp, tn, fn, dice_positive, kaggle_mean_dice``; None when no analysed image
-        has ground truth.
+        :meth:`pneumoviewer.core.metrics.FolderSummary.to_dict` (the keys and numbers of
+        ``pneumoviewer predict``'s ``metrics.json``; undefined values None); None when no
+        analysed image has ground truth.
 
     """
-    from pneumoviewer.core.metrics import classification_metrics, roc_auc
+    from pneumoviewer.core.metrics import summarise
 
-    evaluated = [r for r in records if r.get("truth") is not None]
-    if not evaluated:
+    summary = summarise(outcome(r, str(i)) for i, r in enumerate(records))
+    if summary.n_evaluated == 0:
         return None
-    y_true = np.array([bool(r["truth"]) for r in evaluated])
-    y_pred = np.array([1.0 if r["positive"] else 0.0 for r in evaluated])
-    m = classification_metrics(y_true, y_pred, threshold=0.5)
-    scores = [r.get("score") for r in evaluated]
-    auc = math.nan
-    if all(s is not None for s in scores):
-        auc = roc_auc(y_true, np.array(scores, dtype=float))
-    dices = [r["dice"] for r in evaluated if r.get("dice") is not None]
-    pos_dices = [r["dice"] for r in evaluated if r["truth"] and r.get("dice") is not None]
-    return {
-        "n_analysed": len(records),
-        "n_evaluated": len(evaluated),
-        "n_truth_positive": int(y_true.sum()),
-        "accuracy": m.accuracy,
-        "sensitivity": m.sensitivity,
-        "specificity": m.specificity,
-        "auc": auc,
-        "tp": m.tp,
-        "fp": m.fp,
-        "tn": m.tn,
-        "fn": m.fn,
-        "dice_positive": float(np.mean(pos_dices)) if pos_dices else math.nan,
-        "kaggle_mean_dice": float(np.mean(dices)) if dices else math.nan,
-    }
+    return summary.to_dict()

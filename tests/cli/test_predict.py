@@ -113,6 +113,11 @@ def test_predictions_csv(run, sample_csv):
         p = float(r["probability"])
         assert 0.0 < p < 1.0
         assert r["predicted_label"] == str(int(p >= 0.5))  # tiny model: decision threshold 0.5
+        mask_px = int(r["mask_pixels"])
+        if p >= 0.5:
+            assert r["state"] == ("positive" if mask_px else "positive, not localised")
+        else:  # the gate is the decision threshold: a negative call has an empty mask
+            assert r["state"] == "negative" and mask_px == 0
         assert r["gt_label"] == str(int(truth[image_id].any()))
         assert 0.0 <= float(r["dice"]) <= 1.0
         assert r["error"] == ""
@@ -138,6 +143,7 @@ def test_submission_matches_thresholded_maps(run, study, tiny_model_dir, sample_
             pred.probability_map,
             engine.postprocess_params(),
             class_probability=pred.class_probability,
+            decision_threshold=0.5,
         )
         got = rle.decode(encoded[image_id], image.pixels.shape)
         np.testing.assert_array_equal(got, want)
@@ -150,16 +156,26 @@ def test_submission_matches_thresholded_maps(run, study, tiny_model_dir, sample_
 
 def test_png_has_provenance_chunks(run, tiny_model_dir):
     _, out = run
+    from pneumoviewer.core.export import layout_for
+
     im = Image.open(out / "png" / f"{POSITIVE[0]}.png")
-    assert im.size == (1024, 1024)
+    f = layout_for((1024, 1024)).top
+    assert im.size[0] == 1024 + 2 * f and im.size[1] > 1024 + 2 * f  # frame + text band
     text = im.text
     assert text["Model"] == "tiny-test"
     manifest_sha = hashlib.sha256((tiny_model_dir / "manifest.json").read_bytes()).hexdigest()
     assert text["Model manifest sha256"] == manifest_sha
+    weights = json.loads(text["Model weights sha256"])
+    assert set(weights) == {"classifier.safetensors", "segmenter.safetensors"}
     assert text["Source"].endswith(f"{POSITIVE[0]}.dcm")
     assert text["ImageId"] == POSITIVE[0]
-    assert json.loads(text["Thresholds"])["mask_threshold"] == 0.5
-    assert json.loads(text["CLAHE"]) == {"clip_limit": 2.0, "tile_grid": [8, 8]}
+    post = json.loads(text["Post-processing"])
+    assert post["scheme"] == "triplet" and post["bottom_threshold"] == 0.5
+    assert post["gate_threshold"] == post["decision_threshold"] == 0.5
+    assert "CLAHE clip 2, tiles 8x8" in text["Contrast"]
+    rows = {r["ImageId"]: r for r in _rows(out / "predictions.csv")}
+    assert text["Decision"] == rows[POSITIVE[0]]["state"]
+    assert text["TTA"] == "False" and text["Device"] == "cpu"
     assert pneumoviewer.__version__ in text["Software"]
 
 
@@ -173,15 +189,18 @@ def test_metrics_json(run):
         "specificity",
         "dice_positive",
         "kaggle_mean_dice",
-        "counts",
+        "n_evaluated",
         "tp",
         "fp",
         "tn",
         "fn",
     ):
         assert key in m, key
-    assert m["counts"]["with_ground_truth"] == 4
-    assert m["counts"]["positive"] == 2 and m["counts"]["negative"] == 2
+    listed = _rows(out / "predictions.csv")
+    assert m["n_evaluated"] == 4 and m["n_images"] == len(listed) and m["n_analysed"] == 4
+    assert m["n_truth_positive"] == 2 and m["n_truth_negative"] == 2
+    assert m["decision"] == "classifier" and m["decision_threshold"] == 0.5
+    assert m["postprocess"]["scheme"] == "triplet"
     rows = [r for r in _rows(out / "predictions.csv") if r["status"] == "ok"]
     correct = sum(r["predicted_label"] == r["gt_label"] for r in rows)
     assert m["accuracy"] == pytest.approx(correct / 4)
@@ -265,9 +284,10 @@ def test_overwrite_threshold_and_no_png(study, tiny_model_dir, tmp_path):
 
 
 def test_gate_empties_masks_of_negative_images(run, study, tiny_model_dir, tmp_path):
-    _, ungated_out = run
-    ungated = {r["ImageId"]: r for r in _rows(ungated_out / "predictions.csv")}
-    out = tmp_path / "gated"
+    # The default run has the gate on, at the decision threshold; --no-gate keeps the masks.
+    _, gated_out = run
+    gated = {r["ImageId"]: r for r in _rows(gated_out / "predictions.csv")}
+    out = tmp_path / "ungated"
     rc = main(
         [
             "predict",
@@ -278,21 +298,24 @@ def test_gate_empties_masks_of_negative_images(run, study, tiny_model_dir, tmp_p
             str(tiny_model_dir),
             "--no-progress",
             "--no-png",
-            "--gate",
+            "--no-gate",
             "--threads",
             "1",
         ]
     )
     assert rc == 0
-    rows = [r for r in _rows(out / "predictions.csv") if r["status"] == "ok"]
-    below = [r for r in rows if float(r["probability"]) < 0.5]
+    ungated = {r["ImageId"]: r for r in _rows(out / "predictions.csv") if r["status"] == "ok"}
+    below = [i for i, r in ungated.items() if float(r["probability"]) < 0.5]
     assert below, "the tiny model should call at least one image negative"
-    for r in rows:
+    for image_id, r in ungated.items():
         if float(r["probability"]) < 0.5:
-            assert r["mask_pixels"] == "0"
+            assert gated[image_id]["mask_pixels"] == "0"
+            assert gated[image_id]["state"] == "negative"
+            want = "localised, below threshold" if r["mask_pixels"] != "0" else "negative"
+            assert r["state"] == want and r["predicted_label"] == "0"
         else:
-            assert r["mask_pixels"] == ungated[r["ImageId"]]["mask_pixels"]
-    assert any(ungated[r["ImageId"]]["mask_pixels"] != "0" for r in below)
+            assert r["mask_pixels"] == gated[image_id]["mask_pixels"]
+    assert any(ungated[i]["mask_pixels"] != "0" for i in below)
 
 
 def test_nothing_processable_is_an_error(tmp_path, tiny_model_dir, capsys):
@@ -377,7 +400,7 @@ def test_single_model_directories(kind, study, tmp_path):
     rows = _rows(out / "predictions.csv")
     assert len(rows) == 2 and all(r["status"] == "ok" for r in rows)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["counts"]["with_ground_truth"] == 2
+    assert metrics["n_evaluated"] == 2
     if kind == "classifier":
         assert not (out / "submission.csv").exists()
         assert all(r["probability"] and r["mask_pixels"] == "" and r["dice"] == "" for r in rows)
@@ -386,7 +409,7 @@ def test_single_model_directories(kind, study, tmp_path):
         assert all(r["probability"] == "" for r in rows)
         for r in rows:  # no classifier: the label is "mask not empty"
             assert r["predicted_label"] == str(int(int(r["mask_pixels"]) > 0))
-        assert metrics["decision"] == "mask non-empty"
+        assert metrics["decision"] == "mask not empty" and metrics["auc"] is None
         assert len(_rows(out / "submission.csv")) == 2
 
 

@@ -9,9 +9,11 @@ from PIL import Image
 from pneumoviewer.core.export import (
     atomic_write_bytes,
     export_annotated_png,
+    layout_for,
+    orientation_labels,
     render_annotated_png,
 )
-from pneumoviewer.core.overlay import OverlayStyle, compose_rgba
+from pneumoviewer.core.overlay import OverlayStyle, compose_rgba, legend, style_paints
 
 H, W = 300, 360
 
@@ -57,38 +59,91 @@ def test_atomic_write_bytes_missing_folder(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_render_draws_overlay_and_legend():
+def test_render_puts_text_and_legend_in_a_band_outside_the_image():
     base, gt, pred = scene()
     style = OverlayStyle()
     img = render_annotated_png(
         base, ground_truth=gt, prediction=pred, style=style, title="case 1", lines=["Dice 0.42"]
     )
-    assert img.shape == (H, W, 3) and img.dtype == np.uint8
+    f = layout_for((H, W)).top
+    assert img.dtype == np.uint8 and img.shape[1] == W + 2 * f and img.shape[0] > H + 2 * f
     plain = compose_rgba(base, ground_truth=gt, prediction=pred, style=style)[..., :3]
-    changed = np.any(img != plain, axis=2)
-    ys, xs = np.nonzero(changed)
-    # Annotations only in a top-left box, away from the masks.
-    assert ys.min() == 0 and xs.min() == 0 and ys.max() < 150 and xs.max() < 200
-    box = img[: ys.max() + 1, : xs.max() + 1].reshape(-1, 3)
-    colors = {tuple(c) for c in box.tolist()}
-    assert style.ground_truth.color in colors  # legend swatches, fully opaque
-    assert style.prediction.color in colors
+    # The image is untouched: nothing over the anatomy (the old box hid the right apex).
+    np.testing.assert_array_equal(img[f : f + H, f : f + W], plain)
+    band = img[H + 2 * f :].reshape(-1, 3)
+    colors = {tuple(c) for c in band.tolist()}
+    assert style.ground_truth.color in colors and style.prediction.color in colors
+    paints = style_paints((H, W), ground_truth=gt, prediction=pred, style=style)
+    entries = legend(paints, shape=(H, W))
+    assert len(entries) == 3  # truth, prediction, and their overlap (drawn at [220, 220])
+    for _, color in entries:  # every colour drawn has a swatch, overlap included
+        assert tuple(color) in colors
     assert (255, 255, 255) in colors  # text
-    # The box darkens the gray background (80 -> about 80 * 95 / 255 = 30).
-    assert img[ys.max(), xs.max()].tolist() != [80, 80, 80]
-    # Masks are drawn exactly as compose_rgba draws them.
-    np.testing.assert_array_equal(img[150:, 200:], plain[150:, 200:])
+
+
+def test_legend_lists_the_overlap_and_only_what_is_drawn():
+    base, gt, pred = scene()
+    paints = style_paints((H, W), ground_truth=gt, prediction=pred, style=OverlayStyle())
+    labels = [label for label, _ in legend(paints, shape=(H, W))]
+    assert labels[:2] == ["Ground truth", "Prediction"] and labels[2].startswith("Overlap")
+    apart = np.zeros((H, W), bool)
+    apart[10:20, 10:20] = True  # no overlap with gt
+    paints = style_paints((H, W), ground_truth=gt, prediction=apart, style=OverlayStyle())
+    assert [label for label, _ in legend(paints, shape=(H, W))] == ["Ground truth", "Prediction"]
+
+
+def test_orientation_labels_in_the_frame():
+    assert orientation_labels(("L", "F")) == {"right": "L", "left": "R", "bottom": "F", "top": "H"}
+    assert orientation_labels(("P", "FL")) == {
+        "right": "P",
+        "left": "A",
+        "bottom": "FL",
+        "top": "HR",
+    }
+    assert set(orientation_labels(None).values()) == {"?"}
+    base = np.full((H, W), 80, np.uint8)
+    f = layout_for((H, W)).top
+    img = render_annotated_png(base, title="t", orientation=None)
+    # Something white (a "?") in the middle of each side of the frame, and only there.
+    for y0, y1, x0, x1 in (
+        (0, f, f + W // 2 - f, f + W // 2 + f),  # top
+        (f + H, 2 * f + H, f + W // 2 - f, f + W // 2 + f),  # bottom
+        (f + H // 2 - f, f + H // 2 + f, 0, f),  # left
+        (f + H // 2 - f, f + H // 2 + f, f + W, 2 * f + W),  # right
+    ):
+        assert (img[y0:y1, x0:x1] > 200).any()
+    assert not (img[:f, :f] > 0).any()  # corners stay black
+    with_labels = render_annotated_png(base, title="t", orientation=("L", "F"))
+    assert not np.array_equal(with_labels[: 2 * f + H], img[: 2 * f + H])
+
+
+def test_every_glyph_renders_no_missing_boxes():
+    from PIL import ImageFont
+
+    from pneumoviewer.core.annotation import ascii_text
+
+    assert ascii_text("demo model \u2014 DEMO") == "demo model - DEMO"
+    assert ascii_text("area 12 cm\u00b2, p \u2265 0.5, Ume\u00e5 \u2713") == (
+        "area 12 cm2, p >= 0.5, Umea ?"
+    )
+    font = ImageFont.load_default(size=22)
+    missing = font.getmask("\u2014").getbbox()  # the font's box for a glyph it lacks
+    boxes = [
+        ch
+        for ch in map(chr, range(33, 127))
+        if font.getmask(ch).getbbox() == missing
+        and bytes(font.getmask(ch)) == bytes(font.getmask("\u2014"))
+    ]
+    assert boxes == []
 
 
 def test_render_text_scales_with_image_height():
-    def box_height(h):
+    def band_height(h):
         base = np.full((h, h), 80, np.uint8)
-        img = render_annotated_png(
-            base, ground_truth=None, prediction=None, style=OverlayStyle(), title="T", lines=["x"]
-        )
-        return int(np.nonzero(np.any(img != 80, axis=2))[0].max()) + 1
+        img = render_annotated_png(base, title="T", lines=["x"])
+        return img.shape[0] - h - 2 * layout_for((h, h)).top
 
-    small, large = box_height(500), box_height(1500)  # fonts 11 px and 33 px
+    small, large = band_height(500), band_height(1500)  # fonts 11 px and 33 px
     assert 2.4 < large / small < 3.6
 
 
@@ -112,9 +167,10 @@ def test_export_png_round_trip(tmp_path):
     assert out == tmp_path / "case.png" and out.is_file()
     with Image.open(out) as im:
         im.load()
-        assert im.format == "PNG" and im.size == (W, H) and im.mode == "RGB"
+        f = layout_for((H, W)).top
+        assert im.format == "PNG" and im.size[0] == W + 2 * f and im.mode == "RGB"
         text = dict(im.text)
-        pixels = np.asarray(im)
+        pixels = np.asarray(im)[f : f + H, f : f + W]
     for k, v in provenance.items():
         assert text[k] == v
     assert text["Software"].startswith("pneumoviewer ")
@@ -158,14 +214,10 @@ def test_export_rejects_bad_provenance_key(tmp_path):
     assert not (tmp_path / "z.png").exists()
 
 
-def test_render_accepts_multiline_text():
+def test_render_accepts_multiline_and_long_text():
     base, gt, _ = scene()
-    one = render_annotated_png(
-        base, ground_truth=gt, prediction=None, style=OverlayStyle(), title="a\nb", lines=["c"]
-    )
-    rows = np.nonzero(np.any(one != compose_rgba(base, ground_truth=gt)[..., :3], axis=2))[0]
-    two = render_annotated_png(
-        base, ground_truth=gt, prediction=None, style=OverlayStyle(), title="a", lines=["c"]
-    )
-    rows2 = np.nonzero(np.any(two != compose_rgba(base, ground_truth=gt)[..., :3], axis=2))[0]
-    assert rows.max() > rows2.max()  # the extra line makes the box taller
+    one = render_annotated_png(base, ground_truth=gt, title="a\nb", lines=["c"])
+    two = render_annotated_png(base, ground_truth=gt, title="a", lines=["c"])
+    assert one.shape[0] > two.shape[0]  # the extra line makes the band taller
+    long = render_annotated_png(base, ground_truth=gt, title="a", lines=["word " * 80])
+    assert long.shape[0] > two.shape[0] and long.shape[1] == two.shape[1]  # wrapped

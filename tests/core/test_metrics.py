@@ -7,11 +7,14 @@ import numpy as np
 import pytest
 
 from pneumoviewer.core.metrics import (
-    ClassificationMetrics,
+    SUMMARY_KEYS,
+    ImageOutcome,
+    SummaryAccumulator,
     classification_metrics,
     dice,
     kaggle_mean_dice,
     roc_auc,
+    summarise,
 )
 
 P = np.array([[1, 1, 1, 0]], bool)  # 3 pixels
@@ -106,5 +109,69 @@ def test_classification_metrics_to_dict_is_json_safe():
     assert d["specificity"] is None and d["auc"] is None  # no negatives
     assert d["sensitivity"] == 0.5 and d["tp"] == 1 and d["fn"] == 1
     assert set(d) == {"accuracy", "sensitivity", "specificity", "auc", "tp", "fp", "tn", "fn"}
-    json.dumps(d, allow_nan=False)
-    assert isinstance(m, ClassificationMetrics)
+    assert json.loads(json.dumps(d, allow_nan=False)) == d
+    assert (m.tp, m.fp, m.tn, m.fn) == (1, 0, 0, 1) and m.accuracy == 0.5
+
+
+def _outcomes() -> list[ImageOutcome]:
+    return [
+        ImageOutcome("a", True, 0.9, True, 0.6),  # TP
+        ImageOutcome("b", True, 0.3, False, 0.0),  # FN
+        ImageOutcome("c", False, 0.2, False, 1.0),  # TN
+        ImageOutcome("d", False, 0.4, True, 0.0),  # FP (positive call from a lower threshold)
+        ImageOutcome("e", None, 0.5, True, None),  # no ground truth
+        ImageOutcome("f", True, None, None, None),  # not analysed
+        ImageOutcome("g", True, 0.99, True, 0.9, refused=True),  # refused by the quality gate
+    ]
+
+
+def test_summarise_hand_computed():
+    s = summarise(_outcomes())
+    assert (s.n_images, s.n_analysed, s.n_refused, s.n_evaluated) == (7, 5, 1, 4)
+    assert (s.n_truth_positive, s.n_truth_negative, s.n_with_dice) == (2, 2, 4)
+    assert (s.tp, s.fp, s.tn, s.fn) == (1, 1, 1, 1)
+    assert s.accuracy == 0.5 and s.sensitivity == 0.5 and s.specificity == 0.5
+    # AUC of the probabilities: positives 0.9, 0.3 vs negatives 0.2, 0.4: 3 of 4 pairs.
+    assert s.auc == pytest.approx(0.75)
+    assert s.dice_positive == pytest.approx((0.6 + 0.0) / 2)
+    assert s.kaggle_mean_dice == pytest.approx((0.6 + 0.0 + 1.0 + 0.0) / 4)
+
+
+def test_summary_calls_come_from_the_outcome_not_the_probability():
+    # p = 0.9 but called negative (e.g. a segmenter-only rule): counted as FN, not TP.
+    s = summarise([ImageOutcome("x", True, 0.9, False, None)])
+    assert (s.tp, s.fn) == (0, 1)
+
+
+def test_summary_auc_needs_every_probability_and_nan_becomes_null():
+    s = summarise(
+        [ImageOutcome("a", True, None, True, 1.0), ImageOutcome("b", False, None, False, 1.0)]
+    )
+    assert s.accuracy == 1.0 and math.isnan(s.auc)
+    d = s.to_dict()
+    assert tuple(d) == SUMMARY_KEYS
+    assert d["auc"] is None and d["dice_positive"] == 1.0
+    assert json.loads(json.dumps(d, allow_nan=False)) == d
+
+
+def test_empty_summary_is_all_undefined():
+    s = summarise([])
+    assert (s.n_images, s.n_evaluated, s.tp) == (0, 0, 0)
+    for key in ("accuracy", "sensitivity", "specificity", "auc", "dice_positive"):
+        assert math.isnan(getattr(s, key))
+
+
+def test_accumulator_replaces_by_image_id_and_equals_summarise():
+    acc = SummaryAccumulator()
+    for o in _outcomes():
+        acc.add(o)
+    assert len(acc) == 7 and "a" in acc
+    assert acc.summary() == summarise(_outcomes())
+    acc.add(ImageOutcome("b", True, 0.3, True, 0.5))  # thresholds moved: b is now a TP
+    s = acc.summary()
+    assert (s.tp, s.fn, s.n_images) == (2, 0, 7)
+    acc.discard("b")
+    acc.discard("nope")
+    assert acc.summary().n_images == 6 and [o.image_id for o in acc][:2] == ["a", "c"]
+    acc.clear()
+    assert len(acc) == 0

@@ -61,5 +61,5 @@ def test_torchrun_two_gloo_processes(png_data, tmp_path):
     state = json.loads((out / "checkpoints" / "last.json").read_text())
     row = state["history"][0]
     # 4 training images split over 2 ranks, counted back as the world's throughput
-    assert row["epoch"] == 1 and "kaggle_dice" in row
+    assert row["epoch"] == 1 and "kaggle_mean_dice" in row
     assert proc.stdout.count("epoch 1:") == 1  # only rank 0 prints and writes

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from pneumoviewer.core.postprocessing import PostprocessParams
 from pneumoviewer.ui.analysis import ResultStore, folder_summary, image_stats, prediction_mask
 from pneumoviewer.ui.cache import (
     AnalysisResult,
@@ -123,7 +123,7 @@ def test_result_store_keeps_scalars_after_map_eviction():
     mask = prediction_mask(
         store,
         "i2",
-        SimpleNamespace(mask_threshold=0.5, min_area=0, gate_enabled=False, gate_threshold=0.5),
+        PostprocessParams(scheme="components", bottom_threshold=0.5, gate_enabled=False),
     )
     assert mask.all()  # 200/255 = 0.78 >= 0.5
 
@@ -157,7 +157,10 @@ def test_image_stats_and_folder_summary():
     assert summary["dice_positive"] == pytest.approx(0.3)
     assert summary["kaggle_mean_dice"] == pytest.approx(1.6 / 4)
     assert folder_summary([{"truth": None, "score": 1, "positive": True, "dice": None}]) is None
-    assert math.isnan(folder_summary(records[:1])["auc"])
+    assert folder_summary(records[:1])["auc"] is None  # one class: undefined, null as in JSON
+    # The call is the core decision's: p >= threshold, even with an empty mask.
+    s = image_stats(np.zeros((4, 4), bool), truth, class_probability=0.9, decision_threshold=0.5)
+    assert s.predicted_positive and s.area == 0 and s.state == "positive, not localised"
 
 
 def test_shortcut_help_comes_from_the_action_table(qapp):

@@ -18,8 +18,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from pneumoviewer.core.decision import default_params
 from pneumoviewer.core.inference.calibration import platt_probability, scores_to_probability
 from pneumoviewer.core.inference.devices import autocast_context, is_cuda_failure, resolve_device
+from pneumoviewer.core.inference.explain import (  # #10: pooled features, Grad-CAM
+    FeatureClassifier,
+    grad_cam,
+    grad_cam_target,
+    supports_features,
+)
 from pneumoviewer.core.inference.manifest import (
     MANIFEST_NAME,
     ModelManifest,
@@ -51,6 +58,11 @@ class Prediction:
         Where it ran (``"cpu"`` or ``"cuda"``).
     seconds : float
         Wall time of preprocessing + models + resizing for this image.
+    map_at_model_size : numpy.ndarray or None
+        float32, shape (s, s) of the segmenter's output, values in [0, 1]: the map before
+        it is resized to the image (``probability_map`` is
+        ``clip(resize_probability(map_at_model_size, (H, W)), 0, 1)``). The viewer keeps
+        this one (64 KB as uint8 at 256²); None without a segmenter.
 
     """
 
@@ -60,6 +72,10 @@ class Prediction:
     probability_map: np.ndarray | None
     device: str
     seconds: float
+    map_at_model_size: np.ndarray | None = None
+    #: float32 (D,): the classifier's pooled last feature block (DenseNet-121: 1024), for
+    #: the out-of-distribution score (:mod:`.ood`); None without a DenseNet classifier (#10).
+    features: np.ndarray | None = None
 
 
 class InferenceEngine:
@@ -116,6 +132,17 @@ class InferenceEngine:
         self.manifest_sha256 = file_sha256(self.model_dir / MANIFEST_NAME)
         self._classifier: nn.Module | None = loaded.classifier
         self._segmenter: nn.Module | None = loaded.segmenter
+        # #10: the same forward with a non-in-place ReLU, also returning pooled features
+        # (shares the classifier's parameters, so _place moves it too)
+        self._features: FeatureClassifier | None = (
+            FeatureClassifier(loaded.classifier)
+            if loaded.classifier is not None and supports_features(loaded.classifier)
+            else None
+        )
+        from pneumoviewer.core.inference.ood import OodDetector
+
+        #: The model's OOD rule (None: the model has no statistics; the check is skipped).
+        self.ood: OodDetector | None = OodDetector.from_model_dir(self.model_dir, self.manifest.ood)
         self._place(dev)
 
     # --- device handling ----------------------------------------------------------------
@@ -144,24 +171,12 @@ class InferenceEngine:
     # --- inference ----------------------------------------------------------------------
 
     def postprocess_params(self) -> PostprocessParams:
-        """Return the manifest's default post-processing (threshold, min area, gate).
+        """Return the manifest's default post-processing (scheme, thresholds, min area, gate).
 
-        The gate is on when the segmenter names a ``gate_threshold`` and there is a
-        classifier; without a ``gate_threshold`` its threshold (used when a user turns the
-        gate on) is the classifier's decision threshold.
+        See :func:`pneumoviewer.core.decision.default_params`: the gate is on with a
+        classifier, at the manifest's ``gate_threshold``, else at the decision threshold.
         """
-        seg, cls = self.manifest.segmenter, self.manifest.classifier
-        if seg is None:
-            return PostprocessParams()
-        gate = seg.gate_threshold
-        if gate is None:
-            gate = cls.decision_threshold if cls is not None else 0.5
-        return PostprocessParams(
-            mask_threshold=seg.mask_threshold,
-            min_area=seg.min_area,
-            gate_enabled=seg.gate_threshold is not None and cls is not None,
-            gate_threshold=gate,
-        )
+        return default_params(self.manifest)
 
     def _inputs(
         self, pixels: np.ndarray, padding: np.ndarray | None = None
@@ -206,12 +221,20 @@ class InferenceEngine:
         if dev.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), autocast_context(dev):
-            return net(x).float().cpu()
+            out = net(x)
+        if isinstance(out, tuple):  # FeatureClassifier: (outputs, pooled features)
+            return tuple(o.float().cpu() for o in out)
+        return out.float().cpu()
 
-    def _forward(self, cls_batch, seg_batch) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def _forward(self, cls_batch, seg_batch):
+        """Return (raw classifier outputs, probability maps, pooled features), each or None."""
         n = len(cls_batch if cls_batch is not None else seg_batch)
-        raw = prob = None
-        if cls_batch is not None:
+        raw = prob = feats = None
+        if cls_batch is not None and self._features is not None:
+            out, pooled = self._run(self._features, cls_batch)
+            raw = out.numpy().astype(np.float64)
+            feats = pooled[:n].numpy().astype(np.float32)  # with TTA: the unflipped image's
+        elif cls_batch is not None:
             out = self._run(self._classifier, cls_batch).numpy().astype(np.float64)
             raw = out
         if seg_batch is not None:
@@ -220,7 +243,7 @@ class InferenceEngine:
             if self.tta:
                 p = (p[:n] + p[n:].flip(-1)) / 2
             prob = p.numpy().astype(np.float32, copy=False)
-        return raw, prob
+        return raw, prob, feats
 
     def _forward_with_fallback(self, cls_batch, seg_batch):
         try:
@@ -253,6 +276,34 @@ class InferenceEngine:
 
         """
         return self.predict_batch([pixels], image_ids=[image_id], paddings=[padding])[0]
+
+    def heatmap(self, pixels: np.ndarray, *, padding: np.ndarray | None = None) -> np.ndarray:
+        """Grad-CAM of the classifier for one image (#10, :mod:`.explain`).
+
+        Parameters
+        ----------
+        pixels : numpy.ndarray
+            uint8 (H, W) display image, as for :meth:`predict`.
+        padding : numpy.ndarray or None
+            As for :meth:`predict`.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 (H, W) in [0, 1]; explains the svm margin or the softmax class 1. Runs
+            in float32 with gradients (about 3x a forward pass).
+
+        Raises
+        ------
+        ValueError
+            When the model has no DenseNet classifier.
+        """
+        if self._features is None or self.manifest.classifier is None:
+            raise ValueError("this model has no DenseNet classifier to explain")
+        cls_input, _ = self._inputs(pixels, padding)
+        x = torch.from_numpy(cls_input[None]).to(self._device)
+        target = grad_cam_target(self.manifest.classifier.head)
+        return grad_cam(self._features, x, target=target, out_shape=pixels.shape)
 
     def predict_batch(
         self,
@@ -291,7 +342,7 @@ class InferenceEngine:
         pairs = [self._inputs(img, pad) for img, pad in zip(images, pads, strict=True)]
         cls_batch = None if pairs[0][0] is None else np.stack([p[0] for p in pairs])
         seg_batch = None if pairs[0][1] is None else np.stack([p[1] for p in pairs])
-        raw, prob = self._forward_with_fallback(cls_batch, seg_batch)
+        raw, prob, feats = self._forward_with_fallback(cls_batch, seg_batch)
         n = len(images)
         probs = scores = None
         if raw is not None:
@@ -314,6 +365,8 @@ class InferenceEngine:
                 probability_map=maps[i],
                 device=self.device,
                 seconds=seconds,
+                map_at_model_size=None if prob is None else prob[i].copy(),
+                features=None if feats is None else feats[i].copy(),
             )
             for i in range(n)
         ]

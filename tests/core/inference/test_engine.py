@@ -104,12 +104,15 @@ def test_segmenter_only_model_and_gate_default(tmp_path):
     assert pred.probability_map.shape == (100, 80)
     # the gate needs a classifier: off for a segmenter-only model
     assert e.postprocess_params() == PostprocessParams(
-        mask_threshold=0.5, min_area=0, gate_enabled=False, gate_threshold=0.3
+        scheme="triplet", bottom_threshold=0.5, min_area=0, gate_enabled=False, gate_threshold=0.3
     )
 
 
 def test_postprocess_params_from_manifest(tmp_path, engine):
-    assert engine.postprocess_params() == PostprocessParams()
+    # A new model: the triplet; the gate on, at the classifier's decision threshold.
+    assert engine.postprocess_params() == PostprocessParams(
+        scheme="triplet", bottom_threshold=0.5, top_threshold=0.75, min_area=0, gate_threshold=0.5
+    )
     d = make_tiny_model_dir(tmp_path / "m", gate_threshold=0.7)
     e = InferenceEngine(d, device="cpu")
     assert e.postprocess_params().gate_enabled
