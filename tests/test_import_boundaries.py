@@ -189,3 +189,71 @@ def test_ui_imports_torch_lazily_only():
     result = probe(names, TORCH)
     assert result["errors"] == {}, f"modules failed to import: {result['errors']}"
     assert result["culprits"] == {}, f"ui modules importing torch at import time: {result}"
+
+
+# --- runtime: importing a library module changes no process-wide state --------------------
+
+_SIDE_EFFECTS = r"""
+import importlib, json, sys, warnings
+names, external = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+for ext in external:  # third-party packages may add their own filters: load them first
+    try:
+        importlib.import_module(ext)
+    except Exception:
+        pass
+def state():
+    import matplotlib
+    return {
+        "warnings filters": [repr(f) for f in warnings.filters],
+        "matplotlib backend": str(matplotlib.rcParams._get_backend_or_none()),
+        "pyplot imported": "matplotlib.pyplot" in sys.modules,
+    }
+changed = {}
+for name in names:
+    before = state()
+    importlib.import_module(name)
+    after = state()
+    diff = sorted(k for k in before if before[k] != after[k])
+    if diff:
+        changed[name] = diff
+print(json.dumps(changed))
+"""
+
+
+def external_imports(packages: list[str]) -> list[str]:
+    """Third-party modules the packages' source imports (``a.b`` for ``from a.b import c``)."""
+    ours = ("pneumoviewer", "model_training")
+    found: set[str] = set()
+    for package in packages:
+        for path in _python_files(package):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    found.update(a.name for a in node.names)
+                elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                    found.add(node.module)
+                    found.update(f"{node.module}.{a.name}" for a in node.names)
+    return sorted(n for n in found if n.split(".")[0] not in ours)
+
+
+def test_importing_core_and_training_has_no_process_wide_side_effects():
+    names = [*discover("pneumoviewer.core"), *discover("model_training")]
+    assert "model_training.plots" in names and "pneumoviewer.core.dicom_io" in names
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("MPLBACKEND", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _SIDE_EFFECTS,
+            json.dumps(names),
+            json.dumps(external_imports(["pneumoviewer.core", "model_training"])),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {}
