@@ -64,6 +64,9 @@ TRUNCATED_HEADER = "the file is incomplete (truncated inside its DICOM header)"
 TRUNCATED_PIXELS = "the file is incomplete (truncated): part of its image data is missing"
 
 
+_UNKNOWN = "unknown"
+
+
 class _Truncated(Exception):
     """The file ends inside the part being parsed."""
 
@@ -71,10 +74,11 @@ class _Truncated(Exception):
 class _Reader:
     """Bytes of a file at given offsets: from a prefix in memory, else seek + read."""
 
-    __slots__ = ("buf", "fp", "size")
+    __slots__ = ("buf", "fp", "size", "syntax")
 
     def __init__(self, buf: bytes, fp: BinaryIO, size: int) -> None:
         self.buf, self.fp, self.size = buf, fp, size
+        self.syntax: str | None = None
 
     def at(self, pos: int, n: int) -> bytes:
         if pos + n <= len(self.buf):
@@ -101,59 +105,58 @@ def _element(r: _Reader, pos: int, implicit: bool) -> tuple[int, bytes | None, i
     return group << 16 | elem, vr, _unpack_u16(head, 6)[0], pos + 8
 
 
-def _pixel_state(r: _Reader, pos: int, implicit: bool) -> bool | None:
-    """Walk from ``pos`` to the Pixel Data; True when the file is too short for it.
+def _pixel_state(r: _Reader, pos: int, implicit: bool) -> str | None:
+    """Walk the elements from ``pos`` (skipping their values) to the end of the Pixel Data.
 
-    None when unknown (an undefined-length element on the way, too many fragments...),
-    False when the pixel data fits (or there is none: the reader reports that).
+    Returns :data:`TRUNCATED_PIXELS` or :data:`TRUNCATED_HEADER` when the file is too
+    short, :data:`_UNKNOWN` when the walk cannot tell (an undefined-length element on the
+    way, too many fragments...), None when the pixel data fits (or there is none: the
+    reader reports that).
     """
     try:
         for _ in range(_MAX_SKIPPED):
             if pos >= r.size:
-                return False
+                return None
             parsed = _element(r, pos, implicit)
             if parsed is None:
-                return None
+                return _UNKNOWN
             tag, _, length, vpos = parsed
             if tag == _PIXEL_DATA:
                 if length != _UNDEFINED:
-                    return vpos + length > r.size
-                return _fragments_truncated(r, vpos)
+                    return TRUNCATED_PIXELS if vpos + length > r.size else None
+                return _fragments_state(r, vpos)
             if length == _UNDEFINED or tag > _PIXEL_DATA:
-                return None
+                return _UNKNOWN
             pos = vpos + length
             if pos > r.size:
-                return True
+                return TRUNCATED_HEADER
     except _Truncated:
-        return True
-    return None
+        return TRUNCATED_HEADER
+    return _UNKNOWN
 
 
-def _fragments_truncated(r: _Reader, pos: int) -> bool | None:
+def _fragments_state(r: _Reader, pos: int) -> str | None:
     for _ in range(_MAX_FRAGMENTS + 1):
         head = r.at(pos, 8)
         if len(head) < 8:
-            return True
+            return TRUNCATED_PIXELS
         group, elem, length = _unpack_item(head)
         tag = group << 16 | elem
         if tag == _SEQ_END:
-            return False
-        if tag != _ITEM or length == _UNDEFINED:
             return None
+        if tag != _ITEM or length == _UNDEFINED:
+            return _UNKNOWN
         pos += 8 + length
         if pos > r.size:
-            return True
-    return None
+            return TRUNCATED_PIXELS
+    return _UNKNOWN
 
 
-def _fast_header(
-    r: _Reader, *, check_pixels: bool
-) -> tuple[dict[str, HeaderValue], str | None, bool | None] | None:
-    """Parse the header values from the file's first bytes.
+def _file_meta(r: _Reader) -> tuple[int, bool] | None:
+    """End of the File Meta group and whether the data set is implicit VR.
 
-    Returns the values, the transfer syntax and the pixel-data check (True: truncated;
-    None: not checked); None to let pydicom read the file. Raises :class:`_Truncated`
-    when the file ends inside the header.
+    None when the layout is not one walked here (no syntax, big endian, deflate, a meta
+    group past the first bytes); raises :class:`_Truncated` when the file ends in it.
     """
     buf = r.buf
     pos = 132
@@ -183,7 +186,26 @@ def _fast_header(
         return None
     if syntax.startswith("1.2.840.10008.1.2.1.99"):  # deflated
         return None
-    implicit = syntax == _IMPLICIT_LE
+    r.syntax = syntax
+    return pos, syntax == _IMPLICIT_LE
+
+
+def _fast_header(
+    r: _Reader, *, check_pixels: bool
+) -> tuple[dict[str, HeaderValue], str | None, str | None] | None:
+    """Parse the header values from the file's first bytes.
+
+    Returns the values, the transfer syntax and the result of the pixel-data check (a
+    truncation message, else None); None to let pydicom read the file. Raises
+    :class:`_Truncated` when the file ends inside the header.
+    """
+    meta = _file_meta(r)
+    if meta is None:
+        return None
+    pos, implicit = meta
+    syntax = r.syntax
+    buf = r.buf
+    n = len(buf)
     values: dict[str, HeaderValue] = dict.fromkeys(KW_TAG)
     while True:
         if pos + 12 > n and n < r.size and n < _FAST_CHUNKS[1]:
@@ -200,7 +222,7 @@ def _fast_header(
         group, elem = _unpack_tag(buf, pos)
         if group > LAST_HEADER_GROUP:
             state = _pixel_state(r, pos, implicit) if check_pixels else None
-            return values, syntax, state
+            return values, syntax, None if state == _UNKNOWN else state
         if implicit:
             vr = None
             length, vpos = _unpack_u32(buf, pos + 4)[0], pos + 8
@@ -309,12 +331,15 @@ def header_from_fileobj(
         (values, syntax), truncated = _pydicom_header(fp, path, force=kind == "raw"), None
     image_id, metadata = metadata_from_values(values, syntax, path)
     if truncated:
-        raise DicomReadError(path, TRUNCATED_PIXELS, kind="truncated")
+        raise DicomReadError(path, truncated, kind="truncated")
     return image_id, metadata
 
 
 def truncation_problem(data: bytes) -> str | None:
-    """Whether a whole file held in memory is too short for its header or Pixel Data.
+    """Whether a whole file held in memory is too short for its elements or Pixel Data.
+
+    A layout walk only: element lengths are followed, no value is parsed (the caller
+    parses the file once, with pydicom).
 
     Parameters
     ----------
@@ -326,17 +351,20 @@ def truncation_problem(data: bytes) -> str | None:
     str or None
         The plain-language problem (:data:`TRUNCATED_HEADER` or
         :data:`TRUNCATED_PIXELS`) when the file ends inside its header or pixel data;
-        None when both fit or the layout is not one the fast parser walks (pydicom
-        decides then).
+        None when both fit or the layout is not one walked here (pydicom decides then).
 
     """
     if sniff_dicom(data[:132]) != "part10":
         return None
+    r = _Reader(data, io.BytesIO(data), len(data))
     try:
-        parsed = _fast_header(_Reader(data, io.BytesIO(data), len(data)), check_pixels=True)
+        meta = _file_meta(r)
     except _Truncated:
         return TRUNCATED_HEADER
-    return TRUNCATED_PIXELS if parsed is not None and parsed[2] else None
+    if meta is None:
+        return None
+    state = _pixel_state(r, *meta)
+    return None if state == _UNKNOWN else state
 
 
 def read_header(path: str | os.PathLike) -> tuple[str, XrayMetadata]:

@@ -644,3 +644,22 @@ def test_stage2_files_load_without_warnings(shared_data, recwarn):
         image = load_xray(path)
         assert image.image_id.startswith("ID_")  # an invalid UI value, read as is
     assert [str(w.message) for w in recwarn] == []
+
+
+def test_cut_between_the_header_tags_and_the_pixel_data(tmp_path):
+    ds = factory.make_image(ramp(np.uint8, 0, 255))
+    ds.add_new(0x00291010, "OB", b"\x01" * 4000)  # a big private element before the pixels
+    full = factory.write(ds, tmp_path / "full.dcm")
+    data = full.read_bytes()
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(data[: data.index(b"\x01" * 4000) + 1000])
+    with pytest.raises(DicomReadError, match="truncated inside its DICOM header") as info:
+        load_xray(cut)
+    assert info.value.kind == "truncated"
+    # the scan finds it too (read_header, used for single files, only needs the header tags)
+    from pneumoviewer.core.studies import ScanProblem, scan_folder
+
+    items = {i.path.name: i for i in scan_folder(tmp_path)}
+    assert isinstance(items["cut.dcm"], ScanProblem) and items["cut.dcm"].kind == "truncated"
+    assert "truncated inside its DICOM header" in items["cut.dcm"].message
+    assert load_xray(full).pixels.shape == SHAPE and read_header(cut)[0] == read_header(full)[0]
