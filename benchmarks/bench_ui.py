@@ -151,6 +151,8 @@ def main() -> None:
     configure_runtime()  # as run_viewer does
     app = QApplication.instance() or QApplication([])
     cfg = tempfile.mkdtemp(prefix="pv_bench_settings_")
+    # an empty results store (#12): every run analyses for real, nothing comes from a past run
+    os.environ["PNEUMOVIEWER_RESULTS_DIR"] = tempfile.mkdtemp(prefix="pv_bench_results_")
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, cfg)
     import pneumoviewer
     from pneumoviewer.ui.main_window import MainWindow

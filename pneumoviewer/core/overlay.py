@@ -46,6 +46,7 @@ __all__ = [
     "compose_on",
     "compose_overlay",
     "compose_rgba",
+    "compose_with_legend",
     "legend",
     "legend_entries",
     "outline",
@@ -293,8 +294,10 @@ def compose(shape: tuple[int, int], paints: Sequence[Paint]) -> np.ndarray:
         where nothing is drawn.
 
     """
-    shape = (int(shape[0]), int(shape[1]))
-    coded = _coded(shape, paints)
+    return _compose_coded((int(shape[0]), int(shape[1])), paints, _coded(shape, paints))
+
+
+def _compose_coded(shape: tuple[int, int], paints: Sequence[Paint], coded: _Coded) -> np.ndarray:
     out = np.empty((*shape, 4), dtype=np.uint8)
     np.take(coded.lut.view(np.uint32).ravel(), coded.index, out=out.view(np.uint32).reshape(shape))
     for p in paints:
@@ -375,7 +378,24 @@ def legend(
             entries.extend(p.entries)
     if shape is None or sum(isinstance(p, MaskPaint | ClassPaint) for p in paints) < 2:
         return entries
-    coded = _coded((int(shape[0]), int(shape[1])), paints)
+    return entries + _overlaps(_coded((int(shape[0]), int(shape[1])), paints))
+
+
+def compose_with_legend(
+    shape: tuple[int, int], paints: Sequence[Paint]
+) -> tuple[np.ndarray, list[tuple[str, Color]]]:
+    """Return ``(compose(shape, paints), legend(paints, shape=shape))``, coding once."""
+    shape = (int(shape[0]), int(shape[1]))
+    coded = _coded(shape, paints)
+    entries = legend(paints)
+    if sum(isinstance(p, MaskPaint | ClassPaint) for p in paints) >= 2:
+        entries += _overlaps(coded)
+    return _compose_coded(shape, paints, coded), entries
+
+
+def _overlaps(coded: _Coded) -> list[tuple[str, Color]]:
+    """Entries for the combinations of two or more coded classes that appear."""
+    entries: list[tuple[str, Color]] = []
     counts = np.bincount(coded.index.ravel(), minlength=len(coded.lut))
     for i, drawn in enumerate(coded.members):
         if len(drawn) >= 2 and counts[i]:

@@ -1,4 +1,12 @@
-"""One table of actions and shortcuts: it creates the QActions and the help dialog's list."""
+"""One table of actions and shortcuts: it creates the QActions and the help dialog's list.
+
+Why not app-model (pyapp-kit): it would add a registry of commands, menus and keybindings
+with contexts ("when" expressions) -- worth it for plugins and many contexts. Here one
+window owns ~25 commands; a frozen table of :class:`ActionSpec` rows gives the QActions,
+the menus, the toolbar and the help dialog from one place, with no global registry and no
+string command ids to keep in sync. Checkable actions bind to view-model fields
+(:mod:`pneumoviewer.ui.bind`), so state still lives in the view model, not in QActions.
+"""
 
 from __future__ import annotations
 
@@ -65,12 +73,39 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "difference", "&Difference (TP/FP/FN)", ("D",), "Toggle difference mode", True, "View"
     ),
+    ActionSpec("invert", "&Invert", ("I",), "Invert the display (white air)", True, "View"),
+    ActionSpec(
+        "lock_view",
+        "&Lock window/level and zoom",
+        ("L",),
+        "Keep window/level and zoom when the image changes",
+        True,
+        "View",
+    ),
     ActionSpec("fit", "&Fit to window", ("F",), "Fit the image to the canvas", menu="View"),
     ActionSpec(
         "one_to_one", "&1:1 pixels", ("1",), "One image pixel per screen pixel", menu="View"
     ),
     ActionSpec(
-        "reset_levels", "&Reset window/level", ("R",), "Back to the full range", menu="View"
+        "reset_levels",
+        "&Reset window/level",
+        ("R",),
+        "Back to the image's own window (else its full range)",
+        menu="View",
+    ),
+    ActionSpec(
+        "ruler",
+        "&Ruler",
+        ("M",),
+        "Measure a distance (mm from the pixel spacing); M again or right-click removes it",
+        True,
+        "View",
+    ),
+    ActionSpec("show_orientation", "Orientation labels", (), "Edge letters", True, "View"),
+    ActionSpec("show_patient", "Age, sex, view, date", (), "Patient corner", True, "View"),
+    ActionSpec("show_zoom", "Zoom %", (), "Zoom in the status corner", True, "View"),
+    ActionSpec(
+        "show_pixel_value", "Value under the cursor", (), "Stored value and position", True, "View"
     ),
     ActionSpec("load_model", "&Load model…", (), "Pick a model directory", menu="Model"),
     ActionSpec("shortcuts", "&Keyboard shortcuts", ("F1",), "This list", menu="Help"),
@@ -91,6 +126,9 @@ SHORT_TEXT = {
     "fit": "Fit",
     "one_to_one": "1:1",
     "reset_levels": "Reset W/L",
+    "invert": "Invert",
+    "lock_view": "Lock W/L + zoom",
+    "ruler": "Ruler",
 }
 
 #: Mouse gestures listed with the shortcuts (not actions).

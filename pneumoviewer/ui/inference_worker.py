@@ -1,4 +1,10 @@
-"""The long-lived inference worker: owns the InferenceEngine (torch imported here, lazily)."""
+"""The long-lived inference worker: owns the InferenceEngine (torch imported here, lazily).
+
+Requests and results are typed dataclasses. Priorities: load a model > the image on
+screen (one slot, latest wins) > the batch queue. So a request made while the model loads
+waits for it (queued, not dropped), and the image on screen jumps to the front of a
+running batch (and is not analysed twice).
+"""
 
 from __future__ import annotations
 
@@ -15,10 +21,46 @@ from PySide6.QtCore import Signal
 from pneumoviewer.ui.workers import WorkerThread
 
 
-# --- inference ------------------------------------------------------------------------------
+# --- requests -------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
+class LoadModel:
+    """Load (or replace) the engine from ``model_dir`` on ``device``."""
+
+    model_dir: Path
+    device: str = "auto"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AnalyseImage:
+    """Analyse the already decoded pixels of the image on screen.
+
+    ``automatic`` marks a request made by "AI by itself": it is dropped when the user moves
+    on before it starts (:meth:`InferenceWorker.discard_automatic`).
+    """
+
+    generation: int
+    image_id: str
+    pixels: np.ndarray
+    automatic: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One image of Analyse all (decoded in the worker)."""
+
+    image_id: str
+    path: Path
+
+
+# --- results --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, eq=False)
 class InferenceOutput:
-    """One image's model output, probability map quantised to uint8 in the worker."""
+    """One image's model output, probability map quantised to uint8 in the worker.
+
+    ``prob_u8`` is at the segmenter's output size (64 KiB at 256²); ``image_shape`` is the
+    image's ``(H, W)``; ``score`` is the class probability, else the maximum of the
+    quantised full-resolution map (as before maps were kept at the model's size).
+    """
 
     generation: int
     image_id: str
@@ -27,9 +69,46 @@ class InferenceOutput:
     device: str
     seconds: float
     batch: bool
+    image_shape: tuple[int, int] | None = None
+    score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
+class AnalysisFailure:
+    """An analysis that failed (``image_id`` "" when not about one image)."""
+
+    generation: int
+    image_id: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFailure:
+    """A model that could not be loaded."""
+
+    model_dir: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class BatchProgress:
+    """Analyse all: images done, total, ETA in seconds (nan while unknown)."""
+
+    done: int
+    total: int
+    eta: float
+
+
+@dataclass(frozen=True, slots=True)
+class BatchFinished:
+    """Analyse all ended."""
+
+    done: int
+    total: int
+    cancelled: bool
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class ModelInfo:
     """What the GUI needs after a model loaded."""
 
@@ -44,73 +123,68 @@ class ModelInfo:
 class InferenceWorker(WorkerThread):
     """Own the :class:`InferenceEngine` (torch imported here, lazily) and serve requests.
 
-    Priorities: load model > the single "current image" slot (latest wins) > batch queue.
-
     Signals
     -------
     model_loaded(object) : :class:`ModelInfo`.
-    model_failed(str, str) : model dir, message.
+    model_failed(object) : :class:`ModelFailure`.
     result(object) : :class:`InferenceOutput`.
-    failed(int, str, str) : generation, image_id, message.
-    progress(int, int, float) : done, total, ETA seconds (nan while unknown).
-    batch_finished(int, int, bool) : done, total, cancelled.
+    failed(object) : :class:`AnalysisFailure`.
+    progress(object) : :class:`BatchProgress`.
+    batch_finished(object) : :class:`BatchFinished`.
     notice(str) : e.g. CUDA fell back to the CPU.
     """
 
     model_loaded = Signal(object)
-    model_failed = Signal(str, str)
+    model_failed = Signal(object)
     result = Signal(object)
-    failed = Signal(int, str, str)
-    progress = Signal(int, int, float)
-    batch_finished = Signal(int, int, bool)
+    failed = Signal(object)
+    progress = Signal(object)
+    batch_finished = Signal(object)
     notice = Signal(str)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.engine: Any = None
-        self._load: tuple[Path, str] | None = None
-        self._single: tuple | None = None
-        self._single_speculative = False
-        self._batch: deque[tuple[str, Path]] = deque()
+        self._load: LoadModel | None = None
+        self._single: AnalyseImage | None = None
+        self._batch: deque[BatchItem] = deque()
         self._batch_total = 0
         self._batch_done = 0
         self._batch_t0 = 0.0
         self._cancel = False
         self._batch_generation = 0
+        self._warned = 0
         self.predictions_run = 0
 
     # --- requests (GUI thread) -----------------------------------------------------------
     def load_model(self, model_dir: Path, device: str = "auto") -> None:
         """Load (or replace) the engine from ``model_dir`` on ``device``."""
         with self._cond:
-            self._load = (Path(model_dir), device)
+            self._load = LoadModel(Path(model_dir), device)
             self._cond.notify_all()
 
-    def analyse(
-        self, generation: int, image_id: str, pixels: np.ndarray, *, speculative: bool = False
-    ) -> None:
-        """Analyse already decoded pixels of the current image (latest wins).
+    def analyse(self, request: AnalyseImage) -> None:
+        """Analyse the image on screen next (latest wins; waits for a model being loaded).
 
-        ``speculative`` marks an automatic request (analyse on selection) that
-        :meth:`discard_speculative` may drop when the user moves on.
+        When the image is queued in a running batch, it leaves the queue: it is analysed
+        now and counted as done there.
         """
         with self._cond:
-            self._single = (generation, image_id, pixels)
-            self._single_speculative = speculative
+            self._single = request
             self._cond.notify_all()
 
-    def discard_speculative(self) -> bool:
+    def discard_automatic(self) -> bool:
         """Drop the pending single request if it was automatic; return whether one was."""
         with self._cond:
-            if self._single is not None and self._single_speculative:
+            if self._single is not None and self._single.automatic:
                 self._single = None
                 return True
             return False
 
-    def analyse_batch(self, items: list[tuple[str, Path]], generation: int = 0) -> None:
-        """Queue ``(image_id, path)`` items (decoded in the worker) as one batch."""
+    def analyse_batch(self, items: list[BatchItem], generation: int = 0) -> None:
+        """Queue items (decoded in the worker) as one batch."""
         with self._cond:
-            self._batch.extend((i, Path(p)) for i, p in items)
+            self._batch.extend(items)
             if self._batch_total == self._batch_done:
                 self._batch_total, self._batch_done = 0, 0
                 self._batch_t0 = time.monotonic()
@@ -149,50 +223,62 @@ class InferenceWorker(WorkerThread):
                 if self._cancel:
                     self._finish_batch(cancelled=True)
                     continue
-                job: tuple[str, Any]
+                job: LoadModel | AnalyseImage | BatchItem
+                in_batch = False
                 if self._load is not None:
-                    job, self._load = ("load", self._load), None
+                    job, self._load = self._load, None
                 elif self._single is not None:
-                    job, self._single = ("single", self._single), None
+                    job, self._single = self._single, None
+                    in_batch = self._take_from_batch(job.image_id)
                 else:
-                    job = ("batch", self._batch.popleft())
+                    job = self._batch.popleft()
             try:
                 self._do(job)
             except Exception:  # noqa: BLE001 - a worker must never die
-                self.failed.emit(-1, "", traceback.format_exc(limit=4))
+                self.failed.emit(AnalysisFailure(-1, "", traceback.format_exc(limit=4)))
+            if in_batch:
+                self._count_batch_item()
+
+    def _take_from_batch(self, image_id: str) -> bool:
+        """Remove ``image_id`` from the batch queue (lock held); True when it was there."""
+        for item in self._batch:
+            if item.image_id == image_id:
+                self._batch.remove(item)
+                return True
+        return False
 
     def _finish_batch(self, *, cancelled: bool) -> None:
         """Emit batch_finished and reset counters (called with the lock held)."""
         self._cancel = False
         if self._batch_total:
-            self.batch_finished.emit(self._batch_done, self._batch_total, cancelled)
+            self.batch_finished.emit(BatchFinished(self._batch_done, self._batch_total, cancelled))
         self._batch_total = self._batch_done = 0
 
-    def _do(self, job: tuple[str, Any]) -> None:
-        kind, payload = job
-        if kind == "load":
-            self._load_engine(*payload)
+    def _do(self, job: LoadModel | AnalyseImage | BatchItem) -> None:
+        if isinstance(job, LoadModel):
+            self._load_engine(job.model_dir, job.device)
             return
-        if kind == "single":
-            generation, image_id, pixels = payload
-            self._predict(generation, image_id, pixels, batch=False)
+        if isinstance(job, AnalyseImage):
+            self._predict(job.generation, job.image_id, job.pixels, batch=False)
             return
-        image_id, path = payload
         if self.engine is not None:
             from pneumoviewer.core.dicom_io import load_xray
 
             try:
-                pixels = load_xray(path).pixels
+                pixels = load_xray(job.path).pixels
             except Exception as exc:  # noqa: BLE001
-                self.failed.emit(self._batch_generation, image_id, str(exc))
+                self.failed.emit(AnalysisFailure(self._batch_generation, job.image_id, str(exc)))
             else:
-                self._predict(self._batch_generation, image_id, pixels, batch=True)
+                self._predict(self._batch_generation, job.image_id, pixels, batch=True)
+        self._count_batch_item()
+
+    def _count_batch_item(self) -> None:
         with self._cond:
             self._batch_done += 1
             done, total = self._batch_done, self._batch_total
             elapsed = time.monotonic() - self._batch_t0
             eta = elapsed / done * (total - done) if done else float("nan")
-            self.progress.emit(done, total, eta)
+            self.progress.emit(BatchProgress(done, total, eta))
             if self.engine is None:
                 self._batch.clear()
                 self._finish_batch(cancelled=True)
@@ -206,7 +292,7 @@ class InferenceWorker(WorkerThread):
 
             engine = InferenceEngine(model_dir, device=device)
         except Exception as exc:  # noqa: BLE001 - shown to the user, viewer keeps running
-            self.model_failed.emit(str(model_dir), str(exc))
+            self.model_failed.emit(ModelFailure(str(model_dir), str(exc)))
             return
         self.engine = engine
         self._warned = len(engine.warnings)
@@ -225,7 +311,9 @@ class InferenceWorker(WorkerThread):
 
     def _predict(self, generation: int, image_id: str, pixels: np.ndarray, *, batch: bool) -> None:
         if self.engine is None:
-            self.failed.emit(generation, image_id, "No model loaded (Model → Load…)")
+            self.failed.emit(
+                AnalysisFailure(generation, image_id, "No model loaded (Model → Load…)")
+            )
             return
         from pneumoviewer.ui.cache import quantise_probability
 
@@ -233,13 +321,22 @@ class InferenceWorker(WorkerThread):
         try:
             pred = self.engine.predict(pixels, image_id=image_id)
         except Exception as exc:  # noqa: BLE001
-            self.failed.emit(generation, image_id, f"{image_id}: analysis failed: {exc}")
+            self.failed.emit(
+                AnalysisFailure(generation, image_id, f"{image_id}: analysis failed: {exc}")
+            )
             return
-        for w in self.engine.warnings[getattr(self, "_warned", 0) :]:
+        for w in self.engine.warnings[self._warned :]:
             self.notice.emit(w)
         self._warned = len(self.engine.warnings)
-        prob = None if pred.probability_map is None else quantise_probability(pred.probability_map)
+        prob, score = None, None
+        if pred.probability_map is not None:  # keep the map at the model's size (#12)
+            small = getattr(pred, "map_at_model_size", None)
+            prob = quantise_probability(pred.probability_map if small is None else small)
+            score = float(np.rint(np.clip(pred.probability_map.max(), 0.0, 1.0) * 255.0)) / 255.0
         cp = None if pred.class_probability is None else float(pred.class_probability)
         self.result.emit(
-            InferenceOutput(generation, image_id, cp, prob, pred.device, float(pred.seconds), batch)
-        )
+            InferenceOutput(
+                generation, image_id, cp, prob, pred.device, float(pred.seconds), batch,
+                image_shape=tuple(pixels.shape), score=cp if cp is not None else score,
+            )
+        )  # fmt: skip

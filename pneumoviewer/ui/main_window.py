@@ -1,9 +1,14 @@
-"""The main window: docks, menus, toolbar, status bar, settings; behaviour lives in mixins."""
+"""The main window: builds the widgets and the view model, composes the controllers.
+
+Behaviour lives in small controllers (:mod:`pneumoviewer.ui.controllers`) that receive
+their dependencies explicitly; state lives in the evented view model
+(:mod:`pneumoviewer.ui.view_model`); the window only wires them to docks, menus, the
+toolbar and the status bar, and keeps a few read-only shortcuts for tests and tools.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
@@ -15,32 +20,38 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
     QScrollArea,
     QTabWidget,
-    QToolButton,
     QWidget,
 )
-from superqt.utils import qthrottled
 
 from pneumoviewer.ui.actions import ShortcutsDialog, build_actions
-from pneumoviewer.ui.analysis import ResultStore
-from pneumoviewer.ui.cache import LRUCache
+from pneumoviewer.ui.bind import bind_checkable
+from pneumoviewer.ui.controllers.analysis import AnalysisController
+from pneumoviewer.ui.controllers.data import DataController
+from pneumoviewer.ui.controllers.export import ExportController
+from pneumoviewer.ui.controllers.render import RenderController
+from pneumoviewer.ui.controllers.settings import SettingsController
+from pneumoviewer.ui.controllers.status import StatusController
 from pneumoviewer.ui.controls import ControlsPanel
 from pneumoviewer.ui.image_canvas import ImageCanvas
 from pneumoviewer.ui.panels import MetadataPanel, ModelPanel, ProblemsPanel, SummaryPanel
 from pneumoviewer.ui.settings import make_settings
 from pneumoviewer.ui.study_list import StudyListPanel
-from pneumoviewer.ui.window_analysis import AnalysisMixin
-from pneumoviewer.ui.window_data import DataMixin, make_pixel_cache
-from pneumoviewer.ui.window_export import ExportMixin
-from pneumoviewer.ui.window_settings import SettingsMixin
-from pneumoviewer.ui.workers import LoaderWorker
+from pneumoviewer.ui.view_model import ViewModel
+from pneumoviewer.ui.widgets.canvas_wiring import wire_reading_room
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TRUTH = (168, 60, 220)
-DEFAULT_PRED = (255, 215, 0)
+#: Checkable actions and the view-model fields they are bound to.
+ACTION_FIELDS = (
+    ("contrast", "display", "clahe"),
+    ("invert", "display", "invert"),
+    ("lock_view", "display", "lock"),
+    ("show_truth", "overlay", "show_truth"),
+    ("show_prediction", "overlay", "show_prediction"),
+    ("difference", "overlay", "difference"),
+)
 
 
 class KeepArrowKeys(QObject):
@@ -58,7 +69,7 @@ class KeepArrowKeys(QObject):
         return False
 
 
-class MainWindow(DataMixin, AnalysisMixin, ExportMixin, SettingsMixin, QMainWindow):
+class MainWindow(QMainWindow):
     """The viewer window.
 
     Parameters
@@ -81,6 +92,7 @@ class MainWindow(DataMixin, AnalysisMixin, ExportMixin, SettingsMixin, QMainWind
     batch_done = Signal(int, int, bool)
     export_done = Signal(int, int, bool)
     summary_updated = Signal()
+    first_result_painted = Signal()
 
     def __init__(
         self, settings=None, *, gt_csv: Path | None = None, device: str | None = None
@@ -90,57 +102,32 @@ class MainWindow(DataMixin, AnalysisMixin, ExportMixin, SettingsMixin, QMainWind
         self.setWindowTitle("pneumoviewer")
         self.setAcceptDrops(True)
         self.resize(1400, 900)
-        self.folder: Path | None = None
-        self.gt_csv_override = Path(gt_csv) if gt_csv else None
-        self.ground_truth = None
-        self.generation = 0
-        self.scan_generation = 0
-        self.current_id: str | None = None
-        self.current = None
-        self.stale_dropped = 0
-        self.results_received = 0
-        self.pixel_cache = make_pixel_cache()
-        self.truth_cache = LRUCache(max_items=64)
-        self.store = ResultStore()
-        self.row_stats: dict = {}
-        self.summary = None
-        self.model_info = None
-        self.model_dir: Path | None = None
-        self.pending_model_dir: Path | None = None
-        self._explicit_model = False
-        self.last_export_dir: Path | None = None
-        self.scan_worker = None
-        self.export_worker = None
-        self._problems_shown_once = False
         self._shut_down = False
-        from pneumoviewer.core.preprocessing import ClaheParams
-
-        self.clahe_params = ClaheParams()
-        self.truth_color = self._read_color("overlay/truth_color", DEFAULT_TRUTH)
-        self.pred_color = self._read_color("overlay/pred_color", DEFAULT_PRED)
-
-        self.bulk_queue: deque[str] = deque()
-        self.bulk_timer = QTimer(self)
-        self.bulk_timer.setInterval(0)
-        self.bulk_timer.timeout.connect(self._bulk_tick)
-        self.schedule_summary = qthrottled(self.update_summary, timeout=150, leading=False)
+        self.vm = ViewModel()
         self.actions = build_actions(self)
         self._build_widgets()
+        self.status = StatusController(self.statusBar(), self.actions["cancel"])
+        self._build_controllers(gt_csv)
         self._build_menus()
-        self._build_status_bar()
         self._connect()
-        self._restore_settings(device)
-        self.actions["cancel"].setEnabled(False)  # enabled while a batch or export runs
+        self._restore(device)
+        # H2's reading-room tools: ruler + annotation actions, presets, W/L box, measurements.
+        self.reading_room = wire_reading_room(
+            canvas=self.canvas,
+            vm=self.vm,
+            actions=self.actions,
+            view_menu=self.view_menu,
+            info_tabs=self.info_tabs,
+            render=self.render,
+            controls=self.controls,
+        )
         self._arrow_keys_filter = KeepArrowKeys(self)
         for cls in (QAbstractSpinBox, QComboBox, QAbstractSlider):
             for widget in self.findChildren(cls):
                 widget.installEventFilter(self._arrow_keys_filter)
-
-        self.loader = LoaderWorker(self)
-        self.loader.loaded.connect(self._on_loaded)
-        self.loader.failed.connect(self._on_load_failed)
-        self.loader.start()
-        self.inference = self.make_inference_worker()
+        # H2's hook: the canvas reads and writes the display section (W/L, zoom, toggles).
+        if hasattr(self.canvas, "bind_view_model"):
+            self.canvas.bind_view_model(self.vm)
 
     # --- construction ---------------------------------------------------------------------
     def _build_widgets(self) -> None:
@@ -148,8 +135,7 @@ class MainWindow(DataMixin, AnalysisMixin, ExportMixin, SettingsMixin, QMainWind
         self.canvas.setMinimumWidth(420)
         self.setCentralWidget(self.canvas)
         self.study_list = StudyListPanel(self)
-        self.controls = ControlsPanel(self.actions, self)
-        self.controls.set_legend_colors(self.truth_color, self.pred_color)
+        self.controls = ControlsPanel(self.vm, self.actions, self)
         self.metadata_panel = MetadataPanel(self)
         self.model_panel = ModelPanel(self)
         self.summary_panel = SummaryPanel(self)
@@ -168,60 +154,106 @@ class MainWindow(DataMixin, AnalysisMixin, ExportMixin, SettingsMixin, QMainWind
             self.addDockWidget(area, d)
             return d
 
+        def scrolled(widget: QWidget) -> QScrollArea:
+            area = QScrollArea(self)
+            area.setWidget(widget)
+            area.setWidgetResizable(True)
+            area.setFrameShape(QScrollArea.Shape.NoFrame)
+            area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            return area
+
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
         self.studies_dock = dock("Studies", "studies_dock", self.study_list, left)
-        scroll = QScrollArea(self)
-        scroll.setWidget(self.controls)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.controls_dock = dock("Controls", "controls_dock", scroll, right)
+        self.controls_dock = dock("Controls", "controls_dock", scrolled(self.controls), right)
         self.info_tabs = QTabWidget(self)
         for panel, title in (
             (self.metadata_panel, "Image"),
             (self.model_panel, "Model"),
             (self.summary_panel, "Summary"),
         ):
-            area = QScrollArea(self)
-            area.setWidget(panel)
-            area.setWidgetResizable(True)
-            area.setFrameShape(QScrollArea.Shape.NoFrame)
-            area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-            self.info_tabs.addTab(area, title)
+            self.info_tabs.addTab(scrolled(panel), title)
         self.info_dock = dock("Information", "info_dock", self.info_tabs, right)
         self.problems_dock = dock(
             "Problems", "problems_dock", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea
         )
         self.problems_dock.hide()
-        self.resizeDocks([self.problems_dock], [130], Qt.Orientation.Vertical)
-        self.resizeDocks(
-            [self.studies_dock, self.controls_dock], [450, 320], Qt.Orientation.Horizontal
-        )
-        self.resizeDocks([self.controls_dock, self.info_dock], [560, 300], Qt.Orientation.Vertical)
-
         self.device_combo = QComboBox(self)
         for label, key in (("Auto", "auto"), ("CPU", "cpu"), ("CUDA", "cuda")):
             self.device_combo.addItem(label, key)
         self.device_combo.setToolTip("Device for the model (CUDA falls back to the CPU)")
 
+    def _build_controllers(self, gt_csv: Path | None) -> None:
+        from pneumoviewer.core.preprocessing import ClaheParams
+
+        def clahe_params():
+            info = self.analysis.model_info
+            return (info.manifest.clahe if info is not None else None) or ClaheParams()
+
+        self.data = DataController(
+            self.vm,
+            study_list=self.study_list,
+            problems=self.problems,
+            problems_dock=self.problems_dock,
+            status=self.status,
+            metadata_panel=self.metadata_panel,
+            clahe_params=clahe_params,
+            gt_csv=gt_csv,
+            parent=self,
+        )
+        self.analysis = AnalysisController(
+            self.vm,
+            study_list=self.study_list,
+            status=self.status,
+            model_panel=self.model_panel,
+            summary_panel=self.summary_panel,
+            truth_mask=self.data.truth_mask,
+            report_problem=self.data.report_problem,
+            settings=self.settings,
+            device_choice=lambda: self.device_combo.currentData(),
+            on_model_changed=self.data.reload_current,
+            truth_rows=self._truth_rows,
+            parent=self,
+        )
+        self.render = RenderController(
+            self.vm, canvas=self.canvas, analysis=self.analysis, parent=self
+        )
+        self.exporter = ExportController(
+            self.vm,
+            window=self,
+            study_list=self.study_list,
+            analysis=self.analysis,
+            data=self.data,
+            status=self.status,
+            clahe_params=clahe_params,
+            parent=self,
+        )
+        self.recent_menu = self.menuBar().addMenu("&File").addMenu("Open &recent")
+        self.prefs = SettingsController(
+            self.vm,
+            settings=self.settings,
+            window=self,
+            recent_menu=self.recent_menu,
+            open_folder=self.open_folder,
+        )
+
     def _build_menus(self) -> None:
         a, bar = self.actions, self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addAction(a["open_folder"])
-        self.recent_menu = file_menu.addMenu("Open &recent")
+        file_menu = self.recent_menu.parentWidget()
+        file_menu.insertAction(self.recent_menu.menuAction(), a["open_folder"])
         file_menu.addSeparator()
         file_menu.addAction(a["export_png"])
         file_menu.addAction(a["export_all"])
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
-        view = bar.addMenu("&View")
-        for name in ("contrast", "show_truth", "show_prediction", "difference"):
+        view = self.view_menu = bar.addMenu("&View")
+        for name in ("contrast", "invert", "show_truth", "show_prediction", "difference"):
             view.addAction(a[name])
         view.addSeparator()
-        for name in ("fit", "one_to_one", "reset_levels"):
+        for name in ("fit", "one_to_one", "reset_levels", "lock_view"):
             view.addAction(a[name])
         view.addSeparator()
-        view.addAction("Ground-truth colour…", lambda: self.pick_color("truth"))
-        view.addAction("Prediction colour…", lambda: self.pick_color("pred"))
+        view.addAction("Ground-truth colour…", lambda: self.prefs.pick_color("truth"))
+        view.addAction("Prediction colour…", lambda: self.prefs.pick_color("pred"))
         view.addSeparator()
         for d in (self.studies_dock, self.controls_dock, self.info_dock, self.problems_dock):
             view.addAction(d.toggleViewAction())
@@ -265,38 +297,13 @@ class MainWindow(DataMixin, AnalysisMixin, ExportMixin, SettingsMixin, QMainWind
         tb.addWidget(self.device_combo)
         self.view_toolbar = tb
 
-    def _build_status_bar(self) -> None:
-        sb = self.statusBar()
-        self.notice_label = QLabel("", self)
-        self.notice_label.setStyleSheet("color: #ffb74d;")
-        self.notice_label.hide()
-        self.gt_label = QLabel("No ground truth", self)
-        self.model_label = QLabel("Model: none", self)
-        self.device_label = QLabel("Device: —", self)
-        self.progress_label = QLabel("", self)
-        self.progress_label.hide()
-        self.progress_bar = QProgressBar(self)
-        self.progress_bar.setFixedWidth(160)
-        self.progress_bar.setTextVisible(False)
-        self.progress_bar.hide()
-        cancel = QToolButton(self)
-        cancel.setDefaultAction(self.actions["cancel"])
-        for w in (
-            self.notice_label,
-            self.gt_label,
-            self.model_label,
-            self.device_label,
-            self.progress_label,
-            self.progress_bar,
-            cancel,
-        ):
-            sb.addPermanentWidget(w)
-
     def _connect(self) -> None:
-        a = self.actions
+        a, vm = self.actions, self.vm
+        for name, section, field in ACTION_FIELDS:
+            bind_checkable(getattr(vm, section), field, a[name])
         a["open_folder"].triggered.connect(self.choose_folder)
-        a["export_png"].triggered.connect(self.export_current)
-        a["export_all"].triggered.connect(self.export_all)
+        a["export_png"].triggered.connect(self.exporter.export_current)
+        a["export_all"].triggered.connect(self.exporter.export_all)
         a["quit"].triggered.connect(self.close)
         a["next_image"].triggered.connect(lambda: self.study_list.move(1))
         a["prev_image"].triggered.connect(lambda: self.study_list.move(-1))
@@ -305,31 +312,130 @@ class MainWindow(DataMixin, AnalysisMixin, ExportMixin, SettingsMixin, QMainWind
         a["triage"].triggered.connect(self.study_list.triage)
         a["analyse"].triggered.connect(self.analyse_current)
         a["analyse_all"].triggered.connect(self.analyse_all)
-        a["cancel"].triggered.connect(self.inference_cancel)
-        a["threshold_up"].triggered.connect(lambda: self.nudge_threshold(0.05))
-        a["threshold_down"].triggered.connect(lambda: self.nudge_threshold(-0.05))
-        a["contrast"].toggled.connect(self.on_contrast_toggled)
-        for name in ("show_truth", "show_prediction", "difference"):
-            a[name].toggled.connect(lambda _c: self.refresh_overlay())
+        a["cancel"].triggered.connect(self.cancel)
+        a["threshold_up"].triggered.connect(lambda: vm.decision.nudge(0.05))
+        a["threshold_down"].triggered.connect(lambda: vm.decision.nudge(-0.05))
         a["fit"].triggered.connect(self.canvas.fit)
         a["one_to_one"].triggered.connect(self.canvas.one_to_one)
         a["reset_levels"].triggered.connect(self.canvas.reset_levels)
         a["load_model"].triggered.connect(self.choose_model)
         a["shortcuts"].triggered.connect(lambda: ShortcutsDialog(self).exec())
         a["about"].triggered.connect(self._about)
-        self.study_list.current_changed.connect(self.select_image)
-        self.study_list.triage_button.clicked.connect(lambda: None)
-        self.controls.params_changed.connect(self.on_params_changed)
-        self.controls.style_changed.connect(self.refresh_overlay)
-        self.controls.levels_changed.connect(lambda lo, hi: self.canvas.set_levels(lo, hi))
-        self.canvas.levels_changed.connect(self.controls.show_levels)
-        self.device_combo.currentIndexChanged.connect(self.on_device_changed)
+        self.device_combo.currentIndexChanged.connect(self._on_device_changed)
+        # Controller signals the window re-emits (tests, tools and the startup probe).
+        self.data.image_shown.connect(self.image_shown)
+        self.data.scan_finished.connect(self.scan_finished)
+        self.data.folder_opened.connect(self._on_folder_opened)
+        self.data.scan_finished.connect(self._title_with_count)
+        self.render.overlay_updated.connect(self.overlay_updated)
+        self.render.first_result_painted.connect(self.first_result_painted)
+        self.analysis.result_arrived.connect(self.result_arrived)
+        self.analysis.analysis_failed.connect(self.analysis_failed)
+        self.analysis.model_ready.connect(self.model_ready)
+        self.analysis.model_failed.connect(lambda m: self.show_error("Cannot load the model", m))
+        self.analysis.batch_done.connect(self.batch_done)
+        self.analysis.summary_updated.connect(self.summary_updated)
+        self.exporter.export_done.connect(self.export_done)
+        vm.analysis.events.batch_total.connect(lambda *_: self._update_cancel())
+        self.exporter.export_done.connect(lambda *_: self._update_cancel())
 
-    # --- misc ---------------------------------------------------------------------------------
+    def _restore(self, device: str | None) -> None:
+        self._layout_restored = self.prefs.restore()
+        self.exporter.last_export_dir = self.prefs.last_export_dir()
+        i = self.device_combo.findData(self.prefs.device(device))
+        self.device_combo.blockSignals(True)
+        self.device_combo.setCurrentIndex(max(0, i))
+        self.device_combo.blockSignals(False)
+        self._update_cancel()
+
+    def default_dock_sizes(self) -> None:
+        """Studies ~470 px (room for the columns), controls ~370 px, Problems readable."""
+        h, v = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
+        self.resizeDocks([self.studies_dock, self.controls_dock], [470, 370], h)
+        self.resizeDocks([self.controls_dock, self.info_dock], [600, 260], v)
+        self.resizeDocks([self.problems_dock], [200], v)
+
+    def showEvent(self, event) -> None:  # noqa: D102, N802
+        super().showEvent(event)
+        if not self._layout_restored:
+            self._layout_restored = True
+            QTimer.singleShot(0, self.default_dock_sizes)
+
+    # --- commands ----------------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        """Pick a folder and open it (File → Open folder…)."""
+        from PySide6.QtWidgets import QFileDialog
+
+        start = str(self.data.folder or Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of DICOM images", start)
+        if folder:
+            self.open_folder(Path(folder))
+
+    def open_folder(self, folder: Path) -> None:
+        """Open ``folder`` (results of the previous folder are dropped)."""
+        self.data.open_folder(Path(folder))
+
+    def _truth_rows(self, image_id: str) -> list[str] | None:
+        """Return the run-length strings of ``image_id`` in the ground truth (None: not listed)."""
+        gt = self.data.ground_truth
+        return gt.rows(image_id) if gt is not None and image_id in gt else None
+
+    def _on_folder_opened(self, folder: Path) -> None:
+        self.analysis.clear_results()
+        self.prefs.folder_opened(folder)
+        self.setWindowTitle(f"pneumoviewer — {folder.name}")
+
+    def _title_with_count(self, n: int) -> None:
+        if self.data.folder is not None:
+            self.setWindowTitle(f"pneumoviewer — {self.data.folder.name} ({n} images)")
+
+    def choose_model(self) -> None:
+        """Pick a model directory (Model → Load…)."""
+        from PySide6.QtWidgets import QFileDialog
+
+        folder = QFileDialog.getExistingDirectory(
+            self, "Choose a model directory", str(self.analysis.model_dir or Path.home())
+        )
+        if folder:
+            self.load_model(Path(folder))
+
+    def load_model(self, model_dir: Path, *, explicit: bool = False) -> bool:
+        """Load a model directory in the background; False (and a message) when unreadable."""
+        problem = self.analysis.load_model(Path(model_dir))
+        if problem is not None:
+            self.show_error("Cannot load the model", problem)
+            return False
+        return True
+
+    def analyse_current(self) -> None:
+        """Analyse the displayed image (A)."""
+        self.analysis.analyse_current()
+
+    def analyse_all(self) -> None:
+        """Analyse every listed (filtered) image without a result (Shift+A)."""
+        ids = self.study_list.proxy.image_ids()
+        current = self.vm.image.image_id
+        if current in ids:  # the image on screen first
+            ids.remove(current)
+            ids.insert(0, current)
+        self.analysis.analyse_all(ids)
+
+    def cancel(self) -> None:
+        """Esc: cancel the analysis batch and any export."""
+        self.analysis.cancel()
+        self.exporter.cancel()
+
+    def _update_cancel(self) -> None:
+        self.actions["cancel"].setEnabled(self.vm.analysis.batch_running or self.exporter.busy())
+
+    def _on_device_changed(self, _index: int) -> None:
+        self.settings.setValue("device", self.device_combo.currentData())
+        self.analysis.reload_on_device()
+
     def show_error(self, title: str, text: str) -> None:
         """Tell the user about a problem (tests replace this to avoid modal dialogs)."""
         log.error("%s: %s", title, text)
-        self.statusBar().showMessage(f"{title}: {text}", 15000)
+        self.status.message(f"{title}: {text}", 15000)
         QMessageBox.warning(self, title, text)
 
     def _about(self) -> None:
@@ -342,6 +448,45 @@ class MainWindow(DataMixin, AnalysisMixin, ExportMixin, SettingsMixin, QMainWind
             "radiographs (SIIM-ACR).<br>Research tool — not for clinical use.",
         )
 
+    # --- read-only shortcuts (tests, benchmarks, the screenshot driver) ------------------------
+    current = property(lambda self: self.vm.image.loaded, doc="The decoded image on screen.")
+    current_id = property(lambda self: self.vm.image.image_id, doc="The selected image id.")
+    store = property(lambda self: self.analysis.store, doc="Cached analysis results.")
+    model_info = property(lambda self: self.analysis.model_info, doc="The loaded model.")
+    inference = property(lambda self: self.analysis.inference, doc="The inference worker.")
+    loader = property(lambda self: self.data.loader, doc="The image loader.")
+    pixel_cache = property(lambda self: self.data.pixel_cache, doc="Decoded images.")
+    folder = property(lambda self: self.data.folder, doc="The open folder.")
+    summary = property(lambda self: self.analysis.summary, doc="The folder summary.")
+    results_received = property(lambda self: self.analysis.results_received)
+    bulk_timer = property(lambda self: self.analysis.bulk_timer)
+    recent = property(lambda self: self.prefs.recent, doc="Recent folders.")
+    gt_label = property(lambda self: self.status.gt_label)
+    model_label = property(lambda self: self.status.model_label)
+    device_label = property(lambda self: self.status.device_label)
+    notice_label = property(lambda self: self.status.notice_label)
+    truth_color = property(lambda self: tuple(self.vm.overlay.truth_color))
+    pred_color = property(lambda self: tuple(self.vm.overlay.pred_color))
+
+    @property
+    def last_export_dir(self) -> Path | None:
+        """The folder exports start in (remembered across sessions)."""
+        return self.exporter.last_export_dir
+
+    @last_export_dir.setter
+    def last_export_dir(self, folder: Path | None) -> None:
+        self.exporter.last_export_dir = folder
+
+    @property
+    def export_worker(self):
+        """The running export worker (None when idle)."""
+        return self.exporter.worker
+
+    def schedule_summary(self) -> None:
+        """Recompute the Summary tab soon (throttled)."""
+        self.analysis.schedule_summary()
+
+    # --- drag and drop, shutdown ----------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: D102, N802
         if any(u.isLocalFile() for u in event.mimeData().urls()):
             event.acceptProposedAction()
@@ -359,17 +504,22 @@ class MainWindow(DataMixin, AnalysisMixin, ExportMixin, SettingsMixin, QMainWind
         if self._shut_down:
             return
         self._shut_down = True
-        self.bulk_timer.stop()
-        self._stop_scan()
-        if self.export_worker is not None:
-            self.export_worker.stop()
-        self.inference.cancel()
-        self.inference.stop(wait_ms=60_000)
-        self.loader.stop()
+        from pneumoviewer.ui.workers import wait_for_pool
+
+        self.data.stop_scan()
+        self.exporter.cancel()
+        self.analysis.shutdown()
+        self.data.shutdown()
+        wait_for_pool(60_000)
 
     def closeEvent(self, event) -> None:  # noqa: D102, N802
         try:
-            self.save_settings()
+            info = self.analysis.model_info
+            self.prefs.save(
+                model_name=None if info is None else info.manifest.name,
+                device=self.device_combo.currentData(),
+                last_export_dir=self.exporter.last_export_dir,
+            )
         finally:
             self.shutdown()
         super().closeEvent(event)

@@ -47,6 +47,7 @@ class StudyRow:
     analysed: bool = False
     error: str | None = None
     predicted: bool | None = None
+    state: str | None = None  # the core decision state's text ("positive, not localised")
 
     @property
     def predicted_positive(self) -> bool | None:

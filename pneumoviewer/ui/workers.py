@@ -1,10 +1,12 @@
-"""Background workers (QThread subclasses): folder scan, image loading, inference, export.
+"""Background work: folder scan and export (superqt ``thread_worker``), image loading.
 
-Every worker is a ``QThread`` whose ``run`` owns the work; signals carry plain Python
-objects back to the GUI thread (queued connections). Requests are tagged with an
-``image_id`` and a generation counter; the GUI drops any answer whose generation is not the
-latest. The loader and the single-image inference slot keep only the latest request, so
-holding the down arrow builds no backlog. Workers never touch widgets.
+The scan and the export are generator functions run by :func:`start_worker` on
+superqt's ``GeneratorWorker`` (Qt's global thread pool): they ``yield`` batches or
+progress (delivered to the GUI thread by queued signals), ``quit()`` stops them at the
+next ``yield``, and every handler -- ``errored`` included -- is connected before the
+worker starts. The image loader is a long-lived ``QThread`` that keeps only the latest
+request, so holding the down arrow builds no backlog. Workers never touch widgets;
+requests and results are typed dataclasses.
 """
 
 from __future__ import annotations
@@ -12,23 +14,137 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QThread, QThreadPool, Signal
 
 _LIVE: weakref.WeakSet[QThread] = weakref.WeakSet()
+_POOL_WORKERS: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def running_workers() -> list[QThread]:
-    """Return the pneumoviewer worker threads still running (tests assert this is empty)."""
-    return [t for t in list(_LIVE) if t.isRunning()]
+def running_workers() -> list[Any]:
+    """Return the pneumoviewer workers still running (tests assert this is empty)."""
+    from shiboken6 import isValid
+
+    threads = [t for t in list(_LIVE) if isValid(t) and t.isRunning()]
+    return threads + [w for w in list(_POOL_WORKERS) if w.is_running]
+
+
+def start_worker(
+    func: Callable[..., Iterator[Any]],
+    *args: Any,
+    errored: Callable[[BaseException], None],
+    yielded: Callable[[Any], None] | None = None,
+    returned: Callable[[Any], None] | None = None,
+    finished: Callable[[], None] | None = None,
+    **kwargs: Any,
+):
+    """Run generator ``func(*args, **kwargs)`` on a superqt ``GeneratorWorker``.
+
+    The handlers are connected when the worker is created (``errored`` is required, so
+    an exception is reported instead of re-raised in the GUI thread), then it starts.
+
+    Returns
+    -------
+    superqt.utils.GeneratorWorker
+        ``quit()`` stops it at its next ``yield``.
+
+    """
+    from superqt.utils import create_worker
+
+    connect: dict[str, Callable] = {"errored": errored}
+    for name, handler in (("yielded", yielded), ("returned", returned), ("finished", finished)):
+        if handler is not None:
+            connect[name] = handler
+    worker = create_worker(func, *args, _start_thread=False, _connect=connect, **kwargs)
+    _POOL_WORKERS.add(worker)
+    worker.start()
+    return worker
+
+
+def wait_for_pool(msecs: int = 10_000) -> bool:
+    """Wait for the pool workers (scan, export) to return; True when all did."""
+    return QThreadPool.globalInstance().waitForDone(msecs)
+
+
+# --- folder scan ----------------------------------------------------------------------------
+def scan_batches(
+    folder: Path,
+    *,
+    first_batch: int = 8,
+    batch_size: int = 200,
+    max_interval_s: float = 0.15,
+) -> Iterator[list[Any]]:
+    """Yield ``scan_folder`` results in batches (a small first one, then by size or time).
+
+    Yields
+    ------
+    list
+        ``StudyEntry | ScanProblem`` items.
+
+    Returns
+    -------
+    int
+        Number of items (the worker's ``returned``).
+
+    """
+    from pneumoviewer.core.studies import scan_folder
+
+    buf: list[Any] = []
+    count, limit = 0, first_batch
+    last = time.monotonic()
+    for item in scan_folder(Path(folder)):
+        buf.append(item)
+        count += 1
+        now = time.monotonic()
+        if len(buf) >= limit or now - last >= max_interval_s:
+            yield buf
+            buf, last, limit = [], now, batch_size
+    if buf:
+        yield buf
+    return count
+
+
+# --- image loading --------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, eq=False)
+class LoadedImage:
+    """A decoded image ready to show (all arrays uint8 / bool, C-contiguous)."""
+
+    generation: int
+    image_id: str
+    image: Any  # XrayImage
+    clahe: np.ndarray
+    truth: np.ndarray | None
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LoadRequest:
+    """Decode ``path`` for ``image_id`` (the loader keeps only the latest request)."""
+
+    generation: int
+    image_id: str
+    path: Path
+    clahe_params: Any = None
+    ground_truth: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadFailure:
+    """Why an image could not be decoded."""
+
+    generation: int
+    image_id: str
+    path: str
+    message: str
 
 
 class WorkerThread(QThread):
-    """Base: registers itself, offers a stop flag and a condition to wait on."""
+    """Base of the long-lived workers: registers itself, a stop flag and a condition."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -45,101 +161,27 @@ class WorkerThread(QThread):
             self.wait(wait_ms)
 
 
-# --- folder scan ----------------------------------------------------------------------------
-class ScanWorker(WorkerThread):
-    """Stream ``scan_folder`` results to the GUI in batches.
-
-    Signals
-    -------
-    batch(int, list) : generation, list of ``StudyEntry | ScanProblem``.
-    finished_scan(int, int, str) : generation, number of items, error message ("" when ok).
-    """
-
-    batch = Signal(int, list)
-    finished_scan = Signal(int, int, str)
-
-    def __init__(
-        self,
-        folder: Path,
-        generation: int,
-        *,
-        first_batch: int = 8,
-        batch_size: int = 200,
-        max_interval_s: float = 0.15,
-        parent=None,
-    ) -> None:
-        super().__init__(parent)
-        self.folder = Path(folder)
-        self.generation = generation
-        self.first_batch = first_batch
-        self.batch_size = batch_size
-        self.max_interval_s = max_interval_s
-
-    def run(self) -> None:  # noqa: D102
-        from pneumoviewer.core.studies import scan_folder
-
-        buf: list[Any] = []
-        count, error, limit = 0, "", self.first_batch
-        last = time.monotonic()
-        try:
-            for item in scan_folder(self.folder):
-                if self._stopping:
-                    break
-                buf.append(item)
-                count += 1
-                now = time.monotonic()
-                if len(buf) >= limit or now - last >= self.max_interval_s:
-                    self.batch.emit(self.generation, buf)
-                    buf, last, limit = [], now, self.batch_size
-        except Exception as exc:  # noqa: BLE001 - reported to the GUI, never raised there
-            error = f"{self.folder}: {exc}"
-        if buf and not self._stopping:
-            self.batch.emit(self.generation, buf)
-        self.finished_scan.emit(self.generation, count, error)
-
-
-# --- image loading --------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class LoadedImage:
-    """A decoded image ready to show (all arrays uint8 / bool, C-contiguous)."""
-
-    generation: int
-    image_id: str
-    image: Any  # XrayImage
-    clahe: np.ndarray
-    truth: np.ndarray | None
-    seconds: float
-
-
 class LoaderWorker(WorkerThread):
     """Decode images on demand; only the latest pending request is kept.
 
     Signals
     -------
     loaded(object) : :class:`LoadedImage`.
-    failed(int, str, str, str) : generation, image_id, path, message.
+    failed(object) : :class:`LoadFailure`.
     """
 
     loaded = Signal(object)
-    failed = Signal(int, str, str, str)
+    failed = Signal(object)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self._pending: tuple | None = None
+        self._pending: LoadRequest | None = None
         self.served = 0
 
-    def request(
-        self,
-        generation: int,
-        image_id: str,
-        path: Path,
-        *,
-        clahe_params: Any,
-        ground_truth: Any = None,
-    ) -> None:
+    def request(self, request: LoadRequest) -> None:
         """Replace the pending request by this one (latest wins)."""
         with self._cond:
-            self._pending = (generation, image_id, Path(path), clahe_params, ground_truth)
+            self._pending = request
             self._cond.notify_all()
 
     def run(self) -> None:  # noqa: D102
@@ -152,27 +194,32 @@ class LoaderWorker(WorkerThread):
                     self._cond.wait()
                 if self._stopping:
                     return
-                generation, image_id, path, params, gt = self._pending
-                self._pending = None
+                req, self._pending = self._pending, None
             t0 = time.perf_counter()
             self.served += 1
             try:
-                image = load_xray(path)
-                enhanced = clahe(image.pixels, params or ClaheParams())
+                image = load_xray(req.path)
+                enhanced = clahe(image.pixels, req.clahe_params or ClaheParams())
                 truth = None
+                gt = req.ground_truth
                 if gt is not None and image.image_id in gt:
                     truth = gt.mask(image.image_id, image.pixels.shape)
                 self.loaded.emit(
                     LoadedImage(
-                        generation, image_id, image, enhanced, truth, time.perf_counter() - t0
+                        req.generation,
+                        req.image_id,
+                        image,
+                        enhanced,
+                        truth,
+                        time.perf_counter() - t0,
                     )
                 )
             except Exception as exc:  # noqa: BLE001 - any decode failure is a message
-                self.failed.emit(generation, image_id, str(path), str(exc))
+                self.failed.emit(LoadFailure(req.generation, req.image_id, str(req.path), str(exc)))
 
 
 # --- export ---------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class ExportJob:
     """One PNG to write: everything is computed in the worker from these inputs."""
 
@@ -183,42 +230,45 @@ class ExportJob:
     class_probability: float | None
 
 
-class ExportWorker(WorkerThread):
-    """Write annotated PNGs for many images (decode, post-process, compose, write).
+@dataclass(frozen=True, slots=True)
+class ExportProgress:
+    """Progress of an export: done, total, ETA seconds; ``failed`` names a failed image."""
 
-    Signals
+    done: int
+    total: int
+    eta: float
+    failed: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExportOutcome:
+    """What an export wrote."""
+
+    written: int
+    total: int
+
+
+def export_pngs(
+    jobs: list[ExportJob], *, write: Callable[[ExportJob, Any], None]
+) -> Iterator[ExportProgress]:
+    """Decode each job's image and call ``write(job, image)``; yield progress after each.
+
+    Returns
     -------
-    progress(int, int, float) : done, total, ETA seconds.
-    failed(str, str) : image_id, message.
-    finished_export(int, int, bool) : written, total, cancelled.
+    ExportOutcome
+        Written and total counts (the worker's ``returned``; not emitted when quit).
+
     """
+    from pneumoviewer.core.dicom_io import load_xray
 
-    progress = Signal(int, int, float)
-    failed = Signal(str, str)
-    finished_export = Signal(int, int, bool)
-
-    def __init__(self, jobs: list[ExportJob], *, make_kwargs, overwrite: bool, parent=None):
-        super().__init__(parent)
-        self.jobs = jobs
-        self.make_kwargs = make_kwargs  # (job, XrayImage) -> kwargs of export_annotated_png
-        self.overwrite = overwrite
-
-    def run(self) -> None:  # noqa: D102
-        from pneumoviewer.core.dicom_io import load_xray
-        from pneumoviewer.core.export import export_annotated_png
-
-        written, total, t0 = 0, len(self.jobs), time.monotonic()
-        for done, job in enumerate(self.jobs, start=1):
-            if self._stopping:
-                break
-            try:
-                image = load_xray(job.source)
-                kwargs = self.make_kwargs(job, image)
-                base = kwargs.pop("base_override", image.pixels)
-                export_annotated_png(job.target, base, overwrite=self.overwrite, **kwargs)
-                written += 1
-            except Exception as exc:  # noqa: BLE001
-                self.failed.emit(job.image_id, str(exc))
-            elapsed = time.monotonic() - t0
-            self.progress.emit(done, total, elapsed / done * (total - done))
-        self.finished_export.emit(written, total, self._stopping)
+    written, total, t0 = 0, len(jobs), time.monotonic()
+    for done, job in enumerate(jobs, start=1):
+        failed = None
+        try:
+            write(job, load_xray(job.source))
+            written += 1
+        except Exception as exc:  # noqa: BLE001 - one bad image does not stop the export
+            failed = (job.image_id, str(exc))
+        elapsed = time.monotonic() - t0
+        yield ExportProgress(done, total, elapsed / done * (total - done), failed)
+    return ExportOutcome(written, total)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -38,10 +40,22 @@ def test_model_card_and_demo_banner(ready):
 def test_analyse_caches_result_and_fills_columns(qtbot, ready):
     analyse(qtbot, ready, POSITIVE)
     result = ready.store.get(POSITIVE)
-    assert result.prob_u8.shape == (1024, 1024) and result.prob_u8.dtype == np.uint8
+    assert result.prob_u8.dtype == np.uint8
+    full = ready.store.float_map(POSITIVE)
+    assert full.shape == (1024, 1024)
     row = ready.study_list.model.get(POSITIVE)
     assert row.analysed and row.probability == pytest.approx(result.class_probability)
-    assert row.area == int((result.prob_u8 / 255.0 >= ready.controls.threshold).sum())
+    from pneumoviewer.core.decision import decide
+
+    expected = decide(
+        class_probability=result.class_probability,
+        prob_map=full,
+        params=ready.vm.decision.params(),
+        decision_threshold=ready.analysis.decision_threshold,
+    )
+    assert row.area == expected.area and row.state == str(expected.state)
+    ready.vm.decision.update(gate_enabled=False, scheme="components", min_area=0)
+    assert row.area == int((full >= ready.controls.threshold).sum()) > 0
     assert row.dice is not None
     assert ready.controls.prob_label.text() == f"{result.class_probability:.3f}"
     n = ready.results_received
@@ -57,6 +71,7 @@ def test_analyse_caches_result_and_fills_columns(qtbot, ready):
 def test_threshold_slider_changes_area_monotonically(qtbot, ready):
     analyse(qtbot, ready, POSITIVE)
     ready.actions["show_truth"].setChecked(False)
+    ready.vm.decision.update(gate_enabled=False, scheme="components", min_area=0)
     areas = []
     for t in np.linspace(0.05, 0.95, 10):
         ready.controls.set_threshold(float(t))
@@ -129,18 +144,23 @@ def test_analyse_all_fills_summary_that_follows_threshold(qtbot, ready):
 def test_export_png_with_overlay_colours_and_provenance(qtbot, ready, tmp_path, monkeypatch):
     analyse(qtbot, ready, POSITIVE)
     target = tmp_path / "out.png"
-    monkeypatch.setattr(ready, "ask_save_path", lambda suggested: target)
+    monkeypatch.setattr(ready.exporter, "ask_save_path", lambda suggested: target)
     asked = []
-    monkeypatch.setattr(ready, "confirm_overwrite", lambda paths: asked.append(paths) or None)
+    monkeypatch.setattr(
+        ready.exporter, "confirm_overwrite", lambda paths: asked.append(paths) or None
+    )
     with qtbot.waitSignal(ready.export_done, timeout=30000) as done:
         ready.actions["export_png"].trigger()
     assert done.args[0] == 1 and target.is_file()
     img = Image.open(target)
     assert img.size == (1024, 1024) or img.size[0] >= 1024
     text = img.text
-    assert text["pneumoviewer:image_id"] == POSITIVE
-    assert float(text["pneumoviewer:mask_threshold"]) == pytest.approx(ready.controls.threshold)
-    assert text["pneumoviewer:model"] == ready.model_info.manifest.name
+    # the chunk keys of core.annotation (the same in predict's PNGs)
+    assert text["ImageId"] == POSITIVE
+    post = json.loads(text["Post-processing"])
+    assert post["bottom_threshold"] == pytest.approx(ready.controls.threshold)
+    assert text["Decision"] == ready.vm.analysis.readout.state
+    assert text["Model"] == ready.model_info.manifest.name
     rgb = np.asarray(img.convert("RGB")).reshape(-1, 3)
     colours = {tuple(c) for c in np.unique(rgb, axis=0)}
     assert ready.truth_color in colours and ready.pred_color in colours
@@ -164,8 +184,8 @@ def test_export_all_skips_existing_files_when_told(qtbot, ready, tmp_path, monke
     ids = ready.study_list.proxy.image_ids()
     existing = out / f"{ids[0]}.png"
     existing.write_bytes(b"keep me")
-    monkeypatch.setattr(ready, "ask_export_folder", lambda: out)
-    monkeypatch.setattr(ready, "confirm_overwrite", lambda paths: False)  # "No": skip them
+    monkeypatch.setattr(ready.exporter, "ask_export_folder", lambda: out)
+    monkeypatch.setattr(ready.exporter, "confirm_overwrite", lambda paths: False)  # "No": skip them
     ready.study_list.state_combo.setCurrentIndex(1)  # ground truth positive: 5 rows
     assert len(ready.study_list.proxy.image_ids()) == 5
     with qtbot.waitSignal(ready.export_done, timeout=60000) as done:
@@ -197,7 +217,9 @@ def test_cuda_request_without_cuda_falls_back_with_a_visible_notice(
 
 def test_legend_gains_the_overlap_colour_actually_drawn(qtbot, ready):
     analyse(qtbot, ready, POSITIVE)
-    ready.controls.set_threshold(0.0)  # prediction everywhere: overlaps the truth
+    ready.vm.decision.update(gate_enabled=False, scheme="components", min_area=0)
+    ready.controls.set_threshold(0.0)  # clamped to 0.01: prediction almost everywhere
+    assert ready.controls.threshold == 0.01
     li = ready.current
     assert "Overlap" in ready.canvas.legend.text()
     inside = np.argwhere(li.truth)[0]

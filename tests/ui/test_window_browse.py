@@ -190,11 +190,13 @@ def test_window_level_control_fit_and_one_to_one(qtbot, window, samples_dir):
     open_and_wait(qtbot, window, samples_dir)
     from pneumoviewer.ui.windowing import default_window
 
-    window.controls.levels_slider.setValue((40, 200))
-    assert window.canvas.levels == (40.0, 200.0)  # stored units (8-bit samples: 0..255)
+    box = window.reading_room.window_box  # W/L in stored units (8-bit samples: 0..255)
+    box.width_spin.setValue(160)
+    box.level_spin.setValue(120)
+    assert window.canvas.levels == (40.0, 200.0)
     window.actions["reset_levels"].trigger()  # back to the image's own default window
     assert window.canvas.window == default_window(window.canvas.presets)
-    assert tuple(window.controls.levels_slider.value()) == (0, 255)
+    assert box.width_spin.value() == window.canvas.window.width
     window.actions["one_to_one"].trigger()
     rect, size = window.canvas.view.viewRect(), window.canvas.view.size()
     assert rect.width() == pytest.approx(size.width(), rel=0.02)
@@ -244,7 +246,11 @@ def test_right_drag_changes_window_and_level(qtbot, window, samples_dir):
     lo2, hi2 = window.canvas.levels
     assert hi2 - lo2 == pytest.approx(hi - lo)
     assert (lo2 + hi2) / 2 == pytest.approx(start.center - 40 * k)
-    assert tuple(window.controls.levels_slider.value()) == (int(lo2), int(hi2))
+    box = window.reading_room.window_box
+    assert (box.width_spin.value(), box.level_spin.value()) == (
+        pytest.approx(hi2 - lo2, abs=0.05),
+        pytest.approx((lo2 + hi2) / 2, abs=0.05),
+    )
 
 
 def test_legend_notes_what_is_missing(qtbot, window, samples_dir):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from pneumoviewer.core.overlay import Paint, compose, compose_on, legend
+from pneumoviewer.core.overlay import Paint, compose_on, compose_with_legend
 
 if TYPE_CHECKING:
     from pneumoviewer.ui.view_model import ViewModel
@@ -102,8 +102,7 @@ class LayerStack:
 
     def render(self, scene: Scene) -> tuple[np.ndarray, list[tuple[str, tuple[int, int, int]]]]:
         """Return the transparent RGBA overlay (uint8 (H, W, 4)) and its legend."""
-        paints = self.paints(scene)
-        return compose(scene.shape, paints), legend(paints, shape=scene.shape)
+        return compose_with_legend(scene.shape, self.paints(scene))
 
     def render_on(self, base: np.ndarray, scene: Scene) -> np.ndarray:
         """Return ``base`` (uint8 (H, W)) with every layer blended in (opaque RGBA)."""

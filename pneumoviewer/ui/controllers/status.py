@@ -1,0 +1,91 @@
+"""The status bar: one place for messages, notices, the permanent labels and progress."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
+
+log = logging.getLogger(__name__)
+
+
+class StatusController:
+    """Own the status bar's widgets.
+
+    Parameters
+    ----------
+    bar : QStatusBar
+        The window's status bar.
+    cancel_action : QAction
+        Shown as a button next to the progress bar.
+
+    """
+
+    def __init__(self, bar: QStatusBar, cancel_action) -> None:
+        self.bar = bar
+        parent = bar.parentWidget()
+        self.notice_label = QLabel("", parent)
+        self.notice_label.setStyleSheet("color: #ffb74d;")
+        self.notice_label.hide()
+        self.gt_label = QLabel("No ground truth", parent)
+        self.model_label = QLabel("Model: none", parent)
+        self.device_label = QLabel("Device: —", parent)
+        self.progress_label = QLabel("", parent)
+        self.progress_label.hide()
+        self.progress_bar = QProgressBar(parent)
+        self.progress_bar.setFixedWidth(140)
+        self.progress_bar.setTextVisible(False)
+        self.progress_bar.hide()
+        cancel = QToolButton(parent)
+        cancel.setDefaultAction(cancel_action)
+        # The message area takes what the permanent labels leave; long labels elide by
+        # tooltip instead of pushing the message off screen.
+        for w in (self.notice_label, self.gt_label, self.model_label, self.device_label):
+            w.setMaximumWidth(300)
+        for w in (
+            self.notice_label,
+            self.gt_label,
+            self.model_label,
+            self.device_label,
+            self.progress_label,
+            self.progress_bar,
+            cancel,
+        ):
+            bar.addPermanentWidget(w)
+
+    def message(self, text: str, ms: int = 8000) -> None:
+        """Show a transient message (its full text also in the tooltip and the log)."""
+        log.info("%s", text)
+        self.bar.showMessage(text, ms)
+        self.bar.setToolTip(text)
+
+    def current_message(self) -> str:
+        """Return the transient message shown."""
+        return self.bar.currentMessage()
+
+    def notice(self, text: str) -> None:
+        """Show a lasting warning (e.g. CUDA fell back to the CPU)."""
+        log.warning(text)
+        self.message(text, 15000)
+        self.notice_label.setText("⚠ " + (text if len(text) <= 60 else text[:59] + "…"))
+        self.notice_label.setToolTip(text)
+        self.notice_label.show()
+
+    def set_label(self, label: QLabel, text: str, *, style: str = "") -> None:
+        """Set a permanent label (full text in its tooltip)."""
+        label.setText(text)
+        label.setToolTip(text)
+        label.setStyleSheet(style)
+
+    def progress(self, verb: str, done: int, total: int, suffix: str = "") -> None:
+        """Show ``verb done/total`` with the bar."""
+        self.progress_bar.setRange(0, max(1, total))
+        self.progress_bar.setValue(done)
+        self.progress_label.setText(f"{verb} {done}/{total}{suffix}")
+        self.progress_bar.show()
+        self.progress_label.show()
+
+    def progress_done(self) -> None:
+        """Hide the progress bar."""
+        self.progress_bar.hide()
+        self.progress_label.hide()
