@@ -33,6 +33,16 @@ def _decode_as_users_do() -> None:
 _decode_as_users_do()
 
 
+def _guard_singletons() -> None:
+    """PySide6 6.12 on CPython 3.11 drops a reference to True per emit (see the module)."""
+    from pneumoviewer.ui.refcount_guard import keep_singletons_alive
+
+    keep_singletons_alive()
+
+
+_guard_singletons()
+
+
 @pytest.fixture(autouse=True)
 def isolated_results_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> Path:
     """Every test gets its own empty results store (never the user's cache directory)."""

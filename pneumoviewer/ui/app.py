@@ -25,6 +25,9 @@ GIL_SWITCH_INTERVAL_S = 0.001
 
 def configure_runtime() -> None:
     """Process-wide settings for a responsive GUI (GIL switch interval)."""
+    from pneumoviewer.ui.refcount_guard import keep_singletons_alive
+
+    keep_singletons_alive()  # PySide6 6.12 + CPython 3.11: each emit drops a ref to True
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
 
