@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import Signal
 
+from pneumoviewer.ui.results import engine_runtime
 from pneumoviewer.ui.workers import WorkerThread
 
 
@@ -118,6 +119,7 @@ class ModelInfo:
     warnings: tuple[str, ...]
     params: Any  # PostprocessParams defaults
     seconds: float
+    runtime: str = ""  # device, runtime per network, TTA: part of the results-store key (#12)
 
 
 class InferenceWorker(WorkerThread):
@@ -306,6 +308,7 @@ class InferenceWorker(WorkerThread):
                 tuple(engine.warnings),
                 engine.postprocess_params(),
                 time.perf_counter() - t0,
+                runtime=engine_runtime(engine),
             )
         )
 

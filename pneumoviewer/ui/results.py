@@ -79,7 +79,7 @@ def results_model_key(info: Any) -> str:
     """Return the store's model key of a loaded model (:class:`ModelInfo`).
 
     Manifest sha256 (read from ``model_dir/manifest.json``), the weights' sha256 from the
-    manifest, and the runtime ``torch/<device>`` (``/tta`` when the engine uses TTA).
+    manifest, and ``info.runtime`` (:func:`engine_runtime`: device, runtime per network, TTA).
     """
     from pneumoviewer.core.inference.manifest import MANIFEST_NAME, file_sha256
 
@@ -88,14 +88,24 @@ def results_model_key(info: Any) -> str:
         manifest_sha = file_sha256(manifest_path)
     except OSError:
         manifest_sha = "unreadable:" + str(manifest_path)
-    runtime = getattr(info, "runtime", None) or f"torch/{info.device}"
-    if getattr(info, "tta", False):
-        runtime += "/tta"
+    runtime = getattr(info, "runtime", None) or f"{info.device}:torch"
     return model_key(
         manifest_sha256=manifest_sha,
         weights_sha256=dict(getattr(info.manifest, "sha256", {}) or {}),
         runtime=runtime,
     )
+
+
+def engine_runtime(engine: Any) -> str:
+    """Describe how an engine computes: ``"cpu:classifier=openvino,segmenter=torch"`` (+ ``/tta``).
+
+    Part of the results-store key: results of another device, runtime or TTA setting are
+    never shown as this one's.
+    """
+    runtimes = getattr(engine, "runtimes", None) or {}
+    detail = ",".join(f"{k}={v}" for k, v in sorted(runtimes.items())) or "torch"
+    text = f"{engine.device}:{detail}"
+    return text + "/tta" if getattr(engine, "tta", False) else text
 
 
 def stats_key(params: Any, decision_threshold: float, truth_rows: Iterable[str] | None) -> str:

@@ -180,3 +180,23 @@ def test_list_refreshes_do_not_push_out_the_memoised_map_of_the_image_on_screen(
     assert other is not current and store.float_map("1.2.0") is current  # still memoised
     store.float_map("1.2.2")
     assert store.float_map("1.2.0") is not current  # replaced by a memoised request
+
+
+def test_runtime_is_part_of_the_model_key(tmp_path):
+    from types import SimpleNamespace
+
+    from pneumoviewer.ui.results import engine_runtime, results_model_key
+
+    plain = SimpleNamespace(device="cpu", runtimes={"segmenter": "torch", "classifier": "torch"})
+    fast = SimpleNamespace(device="cpu", runtimes={"segmenter": "openvino", "classifier": "torch"})
+    tta = SimpleNamespace(device="cpu", runtimes=plain.runtimes, tta=True)
+    assert engine_runtime(plain) == "cpu:classifier=torch,segmenter=torch"
+    assert engine_runtime(tta).endswith("/tta")
+    assert engine_runtime(SimpleNamespace(device="cuda")) == "cuda:torch"
+    (tmp_path / "manifest.json").write_text("{}")
+    manifest = SimpleNamespace(sha256={"w.safetensors": "ab"})
+    keys = {
+        results_model_key(SimpleNamespace(model_dir=tmp_path, manifest=manifest, runtime=r))
+        for r in (engine_runtime(plain), engine_runtime(fast), engine_runtime(tta))
+    }
+    assert len(keys) == 3
