@@ -106,6 +106,10 @@ class MeasurementsPanel(QWidget):
         self.updated.emit(cmp)
         return cmp
 
+    def pending(self) -> bool:
+        """Whether a scheduled comparison has not been shown yet."""
+        return self._timer.isActive()
+
     def clear(self) -> None:
         """Dashes everywhere (no image)."""
         self.show_masks(None, None, None)
