@@ -121,18 +121,21 @@ def _parameters(ai: AIContext | None) -> dict[str, str]:
     return {k: prov[k] for k in keys if k in prov}
 
 
-def _contributing(ai: AIContext | None, reading: Reading | None) -> list:
+def _contributing(ai: AIContext | None, reading: Reading | None, src: Dataset) -> list:
     """Describe the model as contributing (processing) equipment, with the provenance."""
     if ai is None:
         return []
-    prov = provenance(ai, reading)
+    from pneumoviewer.core.reading_annotation import reading_annotation
+
+    prov = reading_annotation(str(src.SOPInstanceUID), ai, reading).provenance
+    text = "; ".join(f"{k}: {v}" for k, v in prov.items() if v)
     return [
         hd.ContributingEquipment(
             manufacturer=_MANUFACTURER,
             purpose_of_reference=codes.DCM.ProcessingEquipment,
             manufacturer_model_name=(ai.model_name or "unknown model")[:64],
             software_versions=(ai.model_version or "unknown")[:64],
-            contribution_description="; ".join(f"{k}: {v}" for k, v in prov.items())[:1024],
+            contribution_description=text[:1024],
         )
     ]
 
@@ -152,7 +155,7 @@ def _common(
         "manufacturer_model_name": "pneumoviewer",
         "software_versions": str(__version__),
         "device_serial_number": "0",
-        "contributing_equipment": _contributing(ai, reading) or None,
+        "contributing_equipment": _contributing(ai, reading, src) or None,
     }
 
 
@@ -474,11 +477,6 @@ def build_gsps(
     return gsps
 
 
-def _provenance_lines(ai: AIContext | None, reading: Reading | None) -> list[str]:
-    prov = provenance(ai, reading)
-    return [f"{k}: {v}" for k, v in prov.items()]
-
-
 def build_sc(
     src: Dataset,
     display: np.ndarray,
@@ -488,30 +486,37 @@ def build_sc(
     plan: SeriesPlan,
     path: Path,
 ) -> hd.sc.SCImage:
-    """Build the SC: the PNG export's picture (overlay + legend + text) burned in, RGB."""
+    """Build the SC: the PNG export's picture (masks, frame, legend, text) burned in, RGB."""
     from pneumoviewer.core.export import render_annotated_png
-    from pneumoviewer.core.overlay import OverlayStyle
+    from pneumoviewer.core.reading_annotation import reading_annotation, reading_paints
 
     display = np.asarray(display)
-    if display.shape != (int(src.Rows), int(src.Columns)) or display.dtype != np.uint8:
+    shape = (int(src.Rows), int(src.Columns))
+    if display.shape != shape or display.dtype != np.uint8:
         raise DicomExportError(
             path, f"SC: display image {display.shape} {display.dtype} does not match the source"
         )
-    ai_mask = None if ai is None else ai.mask()
-    _check_mask(ai_mask, src, "AI mask", path)
-    lines = [summary_line(ai, reading)]
-    prov = provenance(ai, reading)
-    if "postprocessing" in prov:
-        lines.append(f"post-processing: {prov['postprocessing']}")
-    if "weights_sha256" in prov:
-        lines.append(f"weights sha256: {prov['weights_sha256'][:60]}")
+    for label, mask in _segments(ai, reading):
+        _check_mask(mask, src, f"{label} mask", path)
+    paints = reading_paints(ai, reading)
+    orientation = (str(src.PatientOrientation[0]), str(src.PatientOrientation[1]))
+    annotation = reading_annotation(
+        str(src.SOPInstanceUID),
+        ai,
+        reading,
+        paints=paints,
+        shape=shape,
+        orientation=orientation,
+        pixel_spacing=_spacing(src),
+        source=path,
+    )
     rgb = render_annotated_png(
         display,
-        ground_truth=None,
-        prediction=ai_mask,
-        style=OverlayStyle(),
-        title="Pneumothorax AI (not a medical device)",
-        lines=lines,
+        paints=paints,
+        title=annotation.title,
+        lines=annotation.lines,
+        legend_entries=annotation.legend,
+        orientation=annotation.orientation,
     )
     # the picture may be framed (text band): then its pixels are not the source's grid
     same_grid = rgb.shape[:2] == (int(src.Rows), int(src.Columns))
@@ -537,6 +542,6 @@ def build_sc(
     if "Laterality" not in sc:
         sc.Laterality = ""  # General Series type 2C; a chest is not a paired structure
     sc.SeriesDescription = _SERIES_TEXT["sc"]
-    sc.ImageComments = "\n".join(_provenance_lines(ai, reading))[:10240]
+    sc.ImageComments = "\n".join(f"{k}: {v}" for k, v in annotation.provenance.items())[:10240]
     sc.DerivationDescription = "pneumoviewer overlay burned into the source image"[:1024]
     return sc

@@ -68,17 +68,11 @@ CSV_COLUMNS = (
     "source",
     "dicom",
 )
-_POSITIVE_STATES = {"positive", "positive, not localised"}
 
 
 def ai_positive(ai: AIContext) -> bool | None:
-    """Return whether the AI called the image positive (None when it cannot tell)."""
-    if ai.decision_state:
-        return ai.decision_state in _POSITIVE_STATES
-    if ai.probability is not None and ai.decision_threshold is not None:
-        return ai.probability >= ai.decision_threshold
-    mask = ai.mask()
-    return None if mask is None else bool(mask.any())
+    """Return whether the AI called the image positive (:meth:`AIContext.positive`)."""
+    return ai.positive()
 
 
 def label_for(reading: Reading) -> tuple[str | None, str]:

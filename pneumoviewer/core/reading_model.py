@@ -89,6 +89,8 @@ class AIContext:
         The AI's post-processed mask, SIIM relative run-length (None: no segmenter).
     mask_shape : tuple of int or None
         ``(rows, columns)`` of ``mask_rle``.
+    model_demo : bool or None
+        The manifest's demo flag (exports then say "not for clinical use").
     """
 
     probability: float | None = None
@@ -100,6 +102,7 @@ class AIContext:
     decision_state: str | None = None
     mask_rle: str | None = None
     mask_shape: tuple[int, int] | None = None
+    model_demo: bool | None = None
 
     @classmethod
     def build(cls, *, mask: np.ndarray | None = None, **fields: Any) -> AIContext:
@@ -127,6 +130,7 @@ class AIContext:
             "decision_state": self.decision_state,
             "mask_rle": self.mask_rle,
             "mask_shape": list(self.mask_shape) if self.mask_shape else None,
+            "model_demo": self.model_demo,
         }
 
     @classmethod
@@ -143,7 +147,27 @@ class AIContext:
             decision_state=data.get("decision_state"),
             mask_rle=data.get("mask_rle"),
             mask_shape=(int(shape[0]), int(shape[1])) if shape else None,
+            model_demo=data.get("model_demo"),
         )
+
+    def positive(self) -> bool | None:
+        """Return whether the AI called the image positive (None when it cannot tell).
+
+        The decision state when recorded (``positive`` and ``positive, not localised``
+        are positive; ``not analysed`` / ``not assessed`` say nothing); for an unknown
+        state, the probability against the decision threshold; else a non-empty mask.
+        """
+        state = self.decision_state
+        if state in ("positive", "positive, not localised"):
+            return True
+        if state in ("negative", "localised, below threshold"):
+            return False
+        if state in ("not analysed", "not assessed"):
+            return None
+        if self.probability is not None and self.decision_threshold is not None:
+            return self.probability >= self.decision_threshold
+        mask = self.mask()
+        return None if mask is None else bool(mask.any())
 
 
 def _number(value: Any) -> str:
@@ -236,7 +260,9 @@ def ai_context_from_manifest(
         ``model_version`` is the manifest's ``version`` when it has one, else
         ``"sha256:<first 12 hex of the weights' hashes>"`` (identifies the weights).
     """
-    if dataclasses.is_dataclass(postprocess) and not isinstance(postprocess, type):
+    if hasattr(postprocess, "to_dict"):  # core.postprocessing.PostprocessParams
+        params = postprocess.to_dict(decision_threshold=decision_threshold)
+    elif dataclasses.is_dataclass(postprocess) and not isinstance(postprocess, type):
         params = dataclasses.asdict(postprocess)
     elif isinstance(postprocess, Mapping):
         params = dict(postprocess)
@@ -256,6 +282,7 @@ def ai_context_from_manifest(
         decision_threshold=decision_threshold,
         decision_state=None if decision_state is None else str(_plain(decision_state)),
         mask=mask,
+        model_demo=getattr(manifest, "demo", None),
     )
 
 

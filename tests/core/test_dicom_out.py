@@ -46,7 +46,14 @@ def case(samples_dir, sample_csv):
         model_name="demo",
         model_version="2026.11",
         weights_sha256={"segmenter.safetensors": "ab" * 32},
-        postprocess={"scheme": "triplet", "bottom_threshold": 0.4, "min_area": 10},
+        postprocess={
+            "scheme": "triplet",
+            "bottom_threshold": 0.4,
+            "top_threshold": 0.75,
+            "min_area": 10,
+            "gate_enabled": True,
+            "gate_threshold": 0.5,
+        },
         decision_threshold=0.5,
         decision_state="positive",
         mask=ai_mask,
@@ -127,6 +134,7 @@ def test_seg_round_trips_the_exact_masks(written, case):
     algorithm = ai_desc.algorithm_identification[0]
     assert (algorithm.AlgorithmName, algorithm.AlgorithmVersion) == ("demo", "2026.11")
     assert "bottom_threshold=0.4" in algorithm.AlgorithmParameters
+    assert "top_threshold=0.75" in algorithm.AlgorithmParameters
     assert "ab" * 32 in algorithm.AlgorithmParameters
     assert seg.get_segment_description(2).algorithm_type.value == "MANUAL"
     frames = seg.PerFrameFunctionalGroupsSequence  # frame k is segment k (the SR relies on it)
@@ -227,28 +235,35 @@ def test_gsps_outlines_the_masks_and_says_one_line(written, case):
 
 def test_sc_has_the_overlay_burned_in(written, case):
     from pneumoviewer.core.dicom_io import load_xray
-    from pneumoviewer.core.export import render_annotated_png
-    from pneumoviewer.core.overlay import OverlayStyle
+    from pneumoviewer.core.export import layout_for
+    from pneumoviewer.core.overlay import compose_on
+    from pneumoviewer.core.reading_annotation import reading_paints
 
-    source, _, ai, reading, ai_mask, _ = case
+    source, image_id, ai, reading, ai_mask, reader_mask = case
     sc = pydicom.dcmread(written["sc"])
     assert sc.BurnedInAnnotation == "YES"
     assert sc.PhotometricInterpretation == "RGB" and list(sc.PatientOrientation) == ["L", "F"]
-    expected = render_annotated_png(
-        load_xray(source).pixels,
-        ground_truth=None,
-        prediction=ai_mask,
-        style=OverlayStyle(),
-        title="Pneumothorax AI (not a medical device)",
-        lines=[
-            dicom_out.summary_line(ai, reading),
-            "post-processing: bottom_threshold=0.4, min_area=10, scheme=triplet",
-            "weights sha256: segmenter.safetensors=" + ("ab" * 32)[:38],
-        ],
+    # the image part is the one compositor's output: AI filled, reader outlined
+    layout = layout_for((1024, 1024))
+    region = sc.pixel_array[layout.top : layout.top + 1024, layout.left : layout.left + 1024]
+    expected = compose_on(load_xray(source).pixels, reading_paints(ai, reading))[..., :3]
+    np.testing.assert_array_equal(region, expected)
+    inside_ai = np.argwhere(ai_mask & ~reader_mask)[0]
+    assert tuple(region[tuple(inside_ai)]) != tuple(
+        np.repeat(load_xray(source).pixels[tuple(inside_ai)], 3)
     )
-    np.testing.assert_array_equal(sc.pixel_array, expected)
-    for key in ("model: demo", "model_version: 2026.11", "reader: jdoe", "weights_sha256"):
-        assert key in sc.ImageComments
+    assert sc.Rows > 1024 and sc.Columns > 1024  # the frame and text band around the image
+    band = sc.pixel_array[layout.top + 1024 + layout.left :]
+    assert band.std() > 10  # text is drawn there
+    for key in (
+        f"ImageId: {image_id}",
+        "Model: demo",
+        "Model version: 2026.11",
+        "Reader: jdoe",
+        "Reader verdict: disagree",
+        "Reader note: rim is larger",
+    ):
+        assert key in sc.ImageComments, key
 
 
 def test_series_plan_shares_series_within_a_study(case, tmp_path):
@@ -426,14 +441,18 @@ def test_every_object_carries_the_provenance(written):
         assert model.PurposeOfReferenceCodeSequence[0].CodeValue == "109102"
         text = model.ContributionDescription
         for part in (
-            "model: demo",
-            "model_version: 2026.11",
-            "weights_sha256: segmenter.safetensors=" + "ab" * 32,
-            "postprocessing: bottom_threshold=0.4, min_area=10, scheme=triplet",
-            "decision_threshold: 0.5",
-            "reader: jdoe",
-            "reading_time: 2026-11-30T04:00:00.000+00:00",
-            "created: ",
+            "Model: demo",
+            "Model version: 2026.11",
+            'Model weights sha256: {"segmenter.safetensors": "' + "ab" * 32,
+            '"bottom_threshold": 0.4',
+            '"min_area": 10',
+            '"decision_threshold": 0.5',
+            "Decision: positive",
+            "Probability: 0.812500",
+            "Reader: jdoe",
+            "Reader verdict: disagree",
+            "Reading time: 2026-11-30T04:00:00.000+00:00",
+            "Creation Time: ",
         ):
             assert part in text, (kind, part)
 
