@@ -61,6 +61,7 @@ __all__ = [
     "DICOM_KINDS",
     "VERDICT_CONCEPT",
     "DicomExportError",
+    "DicomWriter",
     "SeriesPlan",
     "build_gsps",
     "build_sc",
@@ -68,6 +69,7 @@ __all__ = [
     "build_sr",
     "export_image",
     "export_prediction",
+    "kinds_argument",
     "parse_kinds",
     "prepare_source",
     "summary_line",
@@ -342,3 +344,82 @@ def export_prediction(
     return export_image(
         source, out_dir, ai=ai, kinds=kinds, display=display, plan=plan, overwrite=overwrite
     )
+
+
+def kinds_argument(text: str) -> tuple[str, ...]:
+    """Parse ``--dicom KINDS`` for argparse (``"none"``/empty -> no objects).
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        Unknown kind.
+    """
+    import argparse
+
+    if text.strip().lower() in ("", "none"):
+        return ()
+    try:
+        return parse_kinds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class DicomWriter:
+    """Writes the AI's DICOM objects of every image of a ``predict`` run (one series plan).
+
+    Parameters
+    ----------
+    out_dir : path-like
+        ``OUT/dicom``.
+    kinds : sequence of str
+        Among :data:`DICOM_KINDS`.
+    manifest : ModelManifest
+        The model.
+    params : PostprocessParams or None
+        The post-processing in force.
+    decision_threshold : float or None
+        The classifier's decision threshold.
+    overwrite : bool
+        Replace existing files.
+
+    Use from one thread at a time (e.g. predict's PNG writer thread).
+    """
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike[str],
+        *,
+        kinds: Sequence[str],
+        manifest: object,
+        params: object = None,
+        decision_threshold: float | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        self.out_dir = Path(out_dir)
+        self.kinds = parse_kinds(kinds)
+        self.manifest = manifest
+        self.params = params
+        self.decision_threshold = decision_threshold
+        self.overwrite = overwrite
+        self.plan = SeriesPlan()
+
+    def write(
+        self, source: str | os.PathLike[str], decision: object, *, display: np.ndarray | None
+    ) -> tuple[list[Path], str | None]:
+        """Write one image's objects; return ``(files, None)`` or ``([], message)``."""
+        try:
+            files = export_prediction(
+                source,
+                self.out_dir,
+                manifest=self.manifest,
+                decision=decision,
+                params=self.params,
+                decision_threshold=self.decision_threshold,
+                display=display,
+                kinds=self.kinds,
+                plan=self.plan,
+                overwrite=self.overwrite,
+            )
+        except (DicomExportError, OSError) as exc:
+            return [], str(exc)
+        return files, None

@@ -473,3 +473,33 @@ def test_negative_ai_empty_mask(case, tmp_path):
     if DCIODVFY:
         for path in paths.values():
             assert dciodvfy_errors(path) == [], path.name
+
+
+def test_dicom_writer_for_a_predict_run(case, tmp_path, samples_dir):
+    import argparse
+    from types import SimpleNamespace
+
+    from pneumoviewer.core.dicom_out import DicomWriter, kinds_argument
+
+    assert kinds_argument("none") == () and kinds_argument("sc,seg") == ("seg", "sc")
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown"):
+        kinds_argument("seg,xml")
+    source, image_id, _, _, ai_mask, _ = case
+    other = next(p for p in sorted(samples_dir.glob("*.dcm")) if p.stem != image_id)
+    writer = DicomWriter(
+        tmp_path / "dicom",
+        kinds=("seg", "gsps"),
+        manifest=SimpleNamespace(name="tiny", sha256={}, demo=True),
+        decision_threshold=0.5,
+    )
+    decision = SimpleNamespace(state="positive", probability=0.8, mask=ai_mask)
+    files, problem = writer.write(source, decision, display=None)
+    assert problem is None and len(files) == 2
+    empty = SimpleNamespace(state="negative", probability=0.1, mask=np.zeros((1024, 1024), bool))
+    files2, problem = writer.write(other, empty, display=None)
+    assert problem is None
+    segs = [pydicom.dcmread(f, stop_before_pixels=True) for f in (files[0], files2[0])]
+    # both studies got their own SEG series; a second write of the same image is refused
+    assert segs[0].SeriesInstanceUID != segs[1].SeriesInstanceUID
+    files3, problem = writer.write(source, decision, display=None)
+    assert files3 == [] and "not overwritten" in problem
