@@ -146,6 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="pneumoviewer model")
     p.add_argument("--description", default="")
     p.add_argument("--demo", action="store_true", help="flag the model as a demo")
+    p.add_argument(
+        "--ood-data",
+        type=Path,
+        help="the classifier run's data folder: fit the out-of-distribution statistics on its "
+        "train split and the threshold on its val split (the run's split.csv)",
+    )
+    p.add_argument("--ood-csv", type=Path, help="run-length CSV of --ood-data (default: found)")
+    p.add_argument("--ood-percentile", type=float, default=99.0, help="threshold percentile")
+    p.add_argument(
+        "--intended-use",
+        help='JSON, e.g. \'{"age_min": 18, "views": ["PA", "AP"], "modalities": ["CR", "DX"]}\'',
+    )
     p = sub.add_parser("demo", help="train and export the bundled demo model (CPU)")
     p.add_argument("--samples", type=Path, default=Path("resources/samples"))
     p.add_argument("--out", type=Path, default=Path("resources/models/demo"))
@@ -310,12 +322,31 @@ def run(a: argparse.Namespace) -> int:
             write_table([res], a.out, columns=cols)
     elif cmd == "export":
         from model_training.export import ExportConfig, export_model
+        from model_training.runs import SPLIT_CSV, DataConfig
+        from pneumoviewer.core.quality import parse_intended_use
 
+        ood_data = None
+        if a.ood_data is not None:  # #10
+            if a.classifier is None:
+                raise ValueError("export: --ood-data needs --classifier (its split.csv)")
+            split = a.classifier / SPLIT_CSV
+            ood_data = DataConfig(root=a.ood_data, csv=a.ood_csv, split_csv=split)
+        use = None
+        if a.intended_use:
+            use = parse_intended_use(json.loads(a.intended_use), "--intended-use")
         m = export_model(
             a.out,
             classifier_run=a.classifier,
             segmenter_run=a.segmenter,
-            config=ExportConfig(name=a.name, description=a.description, demo=a.demo, fp16=a.fp16),
+            config=ExportConfig(
+                name=a.name,
+                description=a.description,
+                demo=a.demo,
+                fp16=a.fp16,
+                intended_use=use,
+                ood_percentile=a.ood_percentile,
+            ),
+            ood_data=ood_data,
         )
         print(f"wrote {a.out} ({', '.join(m.weight_files())})")
     elif cmd == "demo":

@@ -50,6 +50,7 @@ def train_demo_model(config: DemoConfig = DemoConfig()) -> dict:
     from model_training.classify import ClassifyConfig, classifier_probabilities, run_classify
     from model_training.export import ExportConfig, export_model
     from model_training.segment import SegmentConfig, run_segment
+    from pneumoviewer.core.quality import IntendedUse
 
     data = DataConfig(
         root=config.samples,
@@ -117,8 +118,10 @@ def train_demo_model(config: DemoConfig = DemoConfig()) -> dict:
             "them shows the viewer working, not diagnostic accuracy.",
             demo=True,
             fp16=True,
+            intended_use=IntendedUse(stated=True),  # #10: adult PA/AP chest CR/DX
         ),
         training=training,
+        ood_data=data,  # #10: no held-out data -> leave-one-out threshold
     )
     dice = segmenter_dice_on_samples(config.out, config.samples)
     write_model_card(config.out / MODEL_CARD, manifest, dice)
@@ -224,6 +227,9 @@ def write_model_card(path: Path, manifest, dice: dict | None = None) -> Path:
                 f"{dice['trained']:.3f} (untrained network: {dice['untrained']:.3f})",
             )
         )
+    rows.append(("intended use", manifest.effective_intended_use.describe()))  # #10
+    ood = manifest.ood
+    rows.append(("out-of-distribution check", "none" if ood is None else ood.describe()))
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
     text = f"""# pneumoviewer demo model
 

@@ -18,6 +18,10 @@ class ExportConfig:
     demo: bool = False
     fp16: bool = False
     checkpoint: str = "best"
+    #: Which images the model is for (a core ``IntendedUse``); None: not stated (#10).
+    intended_use: object | None = None
+    #: Threshold percentile of the validation OOD distances (#10).
+    ood_percentile: float = 99.0
 
 
 def _run_spec(run_dir: Path, kind: str) -> dict:
@@ -41,6 +45,7 @@ def export_model(
     segmenter_run: str | Path | None = None,
     config: ExportConfig = ExportConfig(),
     training: dict | None = None,
+    ood_data=None,
 ):
     """Write a model directory (manifest + safetensors) from finished runs.
 
@@ -54,6 +59,10 @@ def export_model(
         Name, description, demo flag, fp16.
     training : dict or None
         Extra provenance for the manifest's ``training`` field.
+    ood_data : DataConfig or None
+        The classifier's data and split (#10): fit the out-of-distribution statistics on
+        its train split, threshold on its val split (:mod:`model_training.ood`). None:
+        the model has none and the viewer skips the check.
 
     Returns
     -------
@@ -123,11 +132,20 @@ def export_model(
         classifier=specs["classifier"],
         segmenter=specs["segmenter"],
         training=provenance,
+        intended_use=config.intended_use,
     )
-    return save_model_dir(
+    written = save_model_dir(
         out_dir,
         manifest,
         classifier=nets["classifier"],
         segmenter=nets["segmenter"],
         fp16=config.fp16,
     )
+    if ood_data is not None and written.classifier is not None:  # #10
+        from dataclasses import replace
+
+        from model_training.ood import fit_ood_from_data
+
+        spec = fit_ood_from_data(out_dir, ood_data, percentile=config.ood_percentile)
+        written = replace(written, ood=spec)
+    return written

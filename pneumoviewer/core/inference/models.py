@@ -280,7 +280,9 @@ def save_model_dir(
         data = safetensors_save(_state_to_tensors(net, fp16=fp16), metadata={"format": "pt"})
         atomic_write_bytes(model_dir / spec.weights, data, overwrite=overwrite)
         hashes[spec.weights] = hashlib.sha256(data).hexdigest()
-    written = dataclasses.replace(manifest, sha256=hashes)
+    # OOD statistics are written afterwards by model_training.ood.write_ood (#10): a manifest
+    # written here never names a file it did not write
+    written = dataclasses.replace(manifest, sha256=hashes, ood=None)
     atomic_write_text(model_dir / MANIFEST_NAME, written.to_json(), overwrite=overwrite)
     return written
 

@@ -10,6 +10,9 @@ were made and the refusal threshold::
             "train_images": 9000, "threshold_images": 1000, "shrinkage": 0.12,
             "threshold_from": "validation split"}
 
+Without held-out data (the demo model) the threshold comes from cross-validated distances
+of the training images (``model_training.ood.fit_ood``).
+
 The features are the classifier's global-average-pooled last feature block (DenseNet-121:
 1024 values, :attr:`pneumoviewer.core.inference.engine.Prediction.features`); the distance
 is the Mahalanobis distance ``sqrt((x - mean)ᵀ precision (x - mean))``. The threshold is a
@@ -67,7 +70,7 @@ class OodSpec:
             f"Mahalanobis distance of the pooled classifier features ({self.feature_dim}-d, "
             f"Ledoit-Wolf shrinkage {self.shrinkage:.2f}, {self.train_images} training "
             f"images); refused above {self.threshold:.1f}, the {self.percentile:g}th "
-            f"percentile of {self.threshold_images} images of the {self.threshold_from}"
+            f"percentile of {self.threshold_images} held-out distances: {self.threshold_from}"
         )
 
 

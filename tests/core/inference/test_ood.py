@@ -143,3 +143,20 @@ def test_intended_use_in_manifest(tmp_path: Path, tiny_model_dir: Path) -> None:
         path.write_text(json.dumps(data))
         with pytest.raises(ModelLoadError, match=f"field 'intended_use.{field}'"):
             read_manifest(model)
+
+
+def test_without_held_out_data_the_threshold_is_cross_validated() -> None:
+    rng = np.random.default_rng(3)
+    train = rng.normal(size=(6, 5)) * [1, 2, 3, 4, 5]
+    stats, spec = fit_ood(train, None, percentile=50.0)
+    loo = []
+    for i in range(6):
+        rest = np.delete(train, i, axis=0)
+        cov, _ = ledoit_wolf(rest)
+        d = train[i] - rest.mean(axis=0)
+        loo.append(np.sqrt(d @ np.linalg.inv(cov) @ d))
+    assert spec.threshold == pytest.approx(float(np.median(loo)), rel=1e-6)
+    assert spec.threshold_from == "leave-one-out over the training images (no held-out data)"
+    assert spec.threshold > float(np.median(stats.distance(train)))  # in-sample is smaller
+    with pytest.raises(ValueError, match="at least 3"):
+        fit_ood(train[:2], None)
