@@ -238,3 +238,18 @@ def test_reading_path_beside_a_writable_study_else_per_user(tmp_path, monkeypatc
     assert readings.fallback_reading_path(other) != path
     (study / readings.READING_FILE_NAME).touch()  # an existing file beside the study wins
     assert readings.reading_path_for(study) == study / readings.READING_FILE_NAME
+
+
+def test_a_study_scan_does_not_list_the_reading_file(tmp_path, samples_dir):
+    import shutil
+
+    from pneumoviewer.core.studies import scan_folder
+
+    sample = sorted(samples_dir.glob("*.dcm"))[0]
+    shutil.copy(sample, tmp_path / sample.name)
+    with ReadingFile(default_reading_path(tmp_path), study=study_key(tmp_path)) as f:
+        f.set_verdict(sample.stem, "agree")  # -wal and -shm exist while it is open
+        names = sorted(p.name for p in tmp_path.iterdir())
+        assert any(n.endswith("-wal") for n in names)
+        entries = list(scan_folder(tmp_path))
+    assert [getattr(e, "image_id", None) for e in entries] == [sample.stem]
