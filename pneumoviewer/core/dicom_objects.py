@@ -361,6 +361,14 @@ def build_sr(
     )
     sr.SeriesDescription = _SERIES_TEXT["sr"]
     _drop_segment_numbers(sr)
+    scheme = Dataset()  # declare the private coding scheme of the verdict/decision codes
+    scheme.CodingSchemeDesignator = _SCHEME
+    scheme.CodingSchemeName = "pneumoviewer reading codes"
+    scheme.CodingSchemeResponsibleOrganization = "pneumoviewer"
+    sr.CodingSchemeIdentificationSequence = [
+        *sr.get("CodingSchemeIdentificationSequence", []),
+        scheme,
+    ]
     return sr
 
 
