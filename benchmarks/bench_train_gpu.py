@@ -55,12 +55,13 @@ def main(argv=None) -> int:
         return 0
     from model_training.heads import make_loss
     from model_training.losses import DiceFocalLoss
+    from pneumoviewer.core.inference.devices import autocast_dtype
     from pneumoviewer.core.inference.manifest import ClassifierSpec, SegmenterSpec
     from pneumoviewer.core.inference.models import build_classifier, build_segmenter
 
     torch.backends.cudnn.benchmark = True
     dev = torch.device("cuda")
-    amp = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    amp = autocast_dtype(dev)
     print(f"device: {torch.cuda.get_device_name(dev)}, autocast {amp}, steps {a.steps}")
     dice_focal = DiceFocalLoss()
     rows = []
