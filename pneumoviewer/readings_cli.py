@@ -30,7 +30,12 @@ def readings_parser() -> argparse.ArgumentParser:
         description="Write DIR/readings.csv, DIR/readings-rle.csv (the reader's masks as SIIM "
         "run-length ground truth) and DIR/dicom/<ImageId>_{seg,sr,gsps,sc}.dcm.",
     )
-    export.add_argument("reading_file", type=Path, metavar="READING_FILE")
+    export.add_argument(
+        "reading_file",
+        type=Path,
+        metavar="READING_FILE",
+        help="the reading file (by default FOLDER/.pneumoviewer-readings.sqlite)",
+    )
     export.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     export.add_argument(
         "--dicom",
