@@ -156,6 +156,7 @@ class ImageCanvas(QWidget):
         self._window: Window | None = None  # stored units; None: the image's default
         self._clahe_window: Window | None = None
         self._shape: tuple[int, int] | None = None
+        self._mouse_scene_pos: QPointF | None = None
         self.binding: DisplayBinding | None = None
         self.view.sigRangeChanged.connect(self._on_range_changed)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
@@ -179,6 +180,8 @@ class ImageCanvas(QWidget):
 
         """
         md = image.metadata
+        # Locked: the numbers on screen carry over (also when they were the default).
+        previous = self.window if self._raw is not None and not self.contrast else self._window
         self.current_image = image
         if contrast is not None:
             self.contrast = bool(contrast)
@@ -203,6 +206,10 @@ class ImageCanvas(QWidget):
         self._clahe_window = None
         if not self.is_locked():
             self._window = None
+        elif self._window is None and previous is not None:
+            self._window = previous
+            if self.binding is not None:
+                self.binding.write_window(previous)
         self.ruler.remove()
         spacing = getattr(md, "pixel_spacing", None)
         source = getattr(md, "pixel_spacing_source", None) or ("Pixel Spacing" if spacing else None)
@@ -504,6 +511,8 @@ class ImageCanvas(QWidget):
             self.fit()
         self._shape = shape
         self.annotations.set_status(window=self.window_text(), zoom=zoom_text(self.zoom))
+        if new_image and self._mouse_scene_pos is not None:
+            self._on_mouse_moved(self._mouse_scene_pos)  # the value under a still cursor
         self.window_changed.emit(window)
 
     def _on_range_changed(self, *_args) -> None:
@@ -513,6 +522,7 @@ class ImageCanvas(QWidget):
             self.zoom_changed.emit(zoom)
 
     def _on_mouse_moved(self, pos) -> None:
+        self._mouse_scene_pos = pos
         if self.stored is None or not self.annotations.visible["pixel_value"]:
             return
         p = self.view.mapSceneToView(pos)

@@ -136,6 +136,19 @@ def test_window_and_zoom_reset_per_image_unless_locked(qtbot, canvas):
     canvas.show_image(xray())
     assert canvas.window == Window(500, 100)
     assert canvas.zoom == pytest.approx(2.0, rel=0.01)
+    canvas.set_locked(False)
+    canvas.show_image(xray())  # default window ...
+    canvas.set_locked(True)
+    canvas.show_image(xray(stored=np.full((256, 512), 7, np.float32)))  # ... kept as numbers
+    assert canvas.window == Window(2044.5, 4089)
+
+
+def test_value_under_a_still_cursor_follows_the_new_image(qtbot, canvas):
+    canvas.show_image(xray())
+    canvas._on_mouse_moved(canvas.view.mapViewToScene(QPointF(10.5, 3.5)))
+    assert "(10, 3) = 80" in canvas.annotations.status.text()
+    canvas.show_image(xray(stored=np.full((256, 512), 7, np.float32)))
+    assert "(10, 3) = 7" in canvas.annotations.status.text()
 
 
 def test_lung_preset_and_clahe_mode(qtbot, canvas):

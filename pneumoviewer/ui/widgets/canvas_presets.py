@@ -11,7 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QMenu, QWidget
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QGridLayout, QLabel, QMenu, QWidget
 from superqt.utils import signals_blocked
 
 from pneumoviewer.ui.windowing import Preset, Window
@@ -59,7 +59,7 @@ class WindowLevelBox(QWidget):
     def __init__(self, canvas: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.canvas = canvas
-        layout = QHBoxLayout(self)
+        layout = QGridLayout(self)  # two rows: fits a narrow dock
         layout.setContentsMargins(0, 0, 0, 0)
         self.combo = QComboBox(self)
         self.combo.setToolTip("Window presets (stored units)")
@@ -73,11 +73,15 @@ class WindowLevelBox(QWidget):
             spin.setButtonSymbols(QDoubleSpinBox.ButtonSymbols.NoButtons)
             spin.setAlignment(Qt.AlignmentFlag.AlignRight)
         self.width_spin.setMinimum(1)
-        layout.addWidget(self.combo, 1)
-        layout.addWidget(QLabel("W", self))
-        layout.addWidget(self.width_spin)
-        layout.addWidget(QLabel("L", self))
-        layout.addWidget(self.level_spin)
+        layout.addWidget(self.combo, 0, 0, 1, 4)
+        layout.addWidget(QLabel("W", self), 1, 0)
+        layout.addWidget(self.width_spin, 1, 1)
+        layout.addWidget(QLabel("L", self), 1, 2)
+        layout.addWidget(self.level_spin, 1, 3)
+        layout.setColumnStretch(1, 1)
+        layout.setColumnStretch(3, 1)
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(8)
         canvas.presets_changed.connect(self._on_presets)
         canvas.window_changed.connect(self._on_window)
         self.combo.activated.connect(self._on_combo)
