@@ -166,13 +166,15 @@ def study_key(folder: str | os.PathLike[str]) -> str:
     return str(Path(folder).resolve())
 
 
+#: Seconds a write waits for another process's write to finish before giving up.
+BUSY_TIMEOUT_S = 10.0
+
+
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     if readonly:
         uri = f"{path.resolve().as_uri()}?mode=ro"
-        con = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10.0)
-    else:
-        con = sqlite3.connect(str(path), isolation_level=None, timeout=10.0)
-    return con
+        return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+    return sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_S)
 
 
 def _check_existing(con: sqlite3.Connection, path: Path) -> dict[str, str]:
@@ -359,12 +361,14 @@ class ReadingFile:
             columns["ai"] = json.dumps(ai.to_dict(), sort_keys=True)
         if source is not None:
             columns["source"] = self._source(source)
-        con.execute("BEGIN IMMEDIATE")
         try:
-            exists = con.execute(
-                "SELECT 1 FROM readings WHERE image_id = ?", (image_id,)
-            ).fetchone()
-            if exists:
+            con.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise ReadingFileError(self.path, f"cannot save ({exc})") from None
+        try:
+            row = con.execute("SELECT ai FROM readings WHERE image_id = ?", (image_id,)).fetchone()
+            new_ai = "ai" in columns and (row is None or row[0] != columns["ai"])
+            if row is not None:
                 sets = ", ".join(f"{k} = ?" for k in columns)
                 con.execute(
                     f"UPDATE readings SET {sets} WHERE image_id = ?",  # noqa: S608 - our names
@@ -378,19 +382,26 @@ class ReadingFile:
                     f"VALUES ({', '.join('?' * len(cols))})",
                     tuple(cols.values()),
                 )
-            con.execute(
-                "INSERT INTO events (image_id, time, reader, kind, value) VALUES (?, ?, ?, ?, ?)",
-                (image_id, time, self.reader, kind, value),
-            )
-            if ai is not None and kind != "ai":
+            if kind != "ai" or new_ai:
+                con.execute(
+                    "INSERT INTO events (image_id, time, reader, kind, value) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (image_id, time, self.reader, kind, value),
+                )
+            if new_ai and kind != "ai":  # the AI context changed: one history entry
                 con.execute(
                     "INSERT INTO events (image_id, time, reader, kind, value) "
                     "VALUES (?, ?, ?, 'ai', ?)",
                     (image_id, time, self.reader, columns["ai"]),
                 )
             con.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise ReadingFileError(self.path, f"cannot save ({exc})") from None
         except BaseException:
-            con.execute("ROLLBACK")
+            if con.in_transaction:
+                con.execute("ROLLBACK")
             raise
 
     def set_verdict(

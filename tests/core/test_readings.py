@@ -253,3 +253,32 @@ def test_a_study_scan_does_not_list_the_reading_file(tmp_path, samples_dir):
         assert any(n.endswith("-wal") for n in names)
         entries = list(scan_folder(tmp_path))
     assert [getattr(e, "image_id", None) for e in entries] == [sample.stem]
+
+
+def test_ai_history_only_when_the_context_changes(tmp_path):
+    with open_file(tmp_path / "r.sqlite") as f:
+        f.set_verdict("x", "agree", ai=ai_context())
+        f.set_mask("x", blob(0, 5, 0, 5), ai=ai_context())
+        f.set_ai("x", ai_context())
+        other = AIContext(probability=0.2, model_name="demo")
+        f.set_verdict("x", "disagree", ai=other)
+        assert [e.kind for e in f.history("x")] == ["verdict", "ai", "mask", "verdict", "ai"]
+        assert f.get("x").ai == other
+
+
+def test_a_locked_file_gives_a_clear_error(tmp_path, monkeypatch):
+    from pneumoviewer.core import readings
+
+    path = tmp_path / "r.sqlite"
+    monkeypatch.setattr(readings, "BUSY_TIMEOUT_S", 0.05)
+    with open_file(path) as f:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process is writing
+        try:
+            with pytest.raises(ReadingFileError, match=r"r\.sqlite: cannot save .*locked"):
+                f.set_note("x", "n")
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        f.set_note("x", "n")  # and it works again once the other writer is done
+        assert f.get("x").note == "n"
