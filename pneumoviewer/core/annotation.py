@@ -144,6 +144,7 @@ def build_annotation(
     reader: str | None = None,
     extra: Mapping[str, str] | None = None,
     when: datetime | None = None,
+    quality: Any | None = None,
 ) -> Annotation:
     """Build the title, lines, legend and provenance of one image's export.
 
@@ -182,6 +183,9 @@ def build_annotation(
         More text chunks (device, TTA...).
     when : datetime or None
         Export time (default: now, UTC).
+    quality : QualityResult or None
+        The input-quality gate's answer (:mod:`pneumoviewer.core.quality`, #10): a refused
+        image's line reads "AI: not assessed: REASON", a warning adds an "Input quality" line.
 
     Returns
     -------
@@ -194,6 +198,11 @@ def build_annotation(
     when = when or datetime.now(UTC)
     stamp = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     lines = [_decision_line(decision, decision_threshold)]
+    if quality is not None and quality.text:  # #10: warn or refused
+        if quality.refused and decision.state is DecisionState.NOT_ASSESSED:
+            lines[0] = f"AI: not assessed: {quality.text}"
+        else:
+            lines.append(f"Input quality: {quality}")
     post = None
     if params is not None:
         post = params.describe(decision_threshold=decision_threshold)
@@ -208,6 +217,8 @@ def build_annotation(
         "Source": "" if source is None else str(source),
         "Decision": str(decision.state),
     }
+    if quality is not None:
+        prov["Input quality"] = str(quality)
     if manifest is not None:
         demo = bool(getattr(manifest, "demo", False))
         name = str(getattr(manifest, "name", "model"))

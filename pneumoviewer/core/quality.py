@@ -34,12 +34,15 @@ __all__ = [
     "Quality",
     "QualityResult",
     "Reason",
+    "assess",
     "check_header",
     "check_ood",
     "check_pixels",
     "combine",
+    "decision_text",
     "parse_age_years",
     "parse_intended_use",
+    "withhold",
 ]
 
 
@@ -450,6 +453,63 @@ def check_pixels(pixels: np.ndarray, *, padding: np.ndarray | None = None) -> Qu
     from pneumoviewer.core.quality_pixels import check_pixels as _check
 
     return _check(pixels, padding=padding)
+
+
+# --- the whole gate ----------------------------------------------------------------------
+
+
+def assess(
+    metadata,
+    pixels: np.ndarray | None = None,
+    *,
+    padding: np.ndarray | None = None,
+    intended: IntendedUse | None = None,
+    ood=None,
+    features: np.ndarray | None = None,
+) -> QualityResult:
+    """Run every rule that has its inputs: header, pixels (once loaded), OOD (once analysed).
+
+    Parameters
+    ----------
+    metadata : XrayMetadata
+        The image's header facts.
+    pixels, padding : numpy.ndarray or None
+        ``XrayImage.pixels`` / ``.padding`` (None: not loaded yet, pixel rules skipped).
+    intended : IntendedUse or None
+        ``manifest.effective_intended_use`` (None: the defaults).
+    ood : OodDetector or None
+        ``InferenceEngine.ood`` (None: the model has no statistics -> an "ood-skipped" note
+        when ``features`` are given).
+    features : numpy.ndarray or None
+        ``Prediction.features`` (None: not analysed yet, OOD rule skipped).
+
+    Returns
+    -------
+    QualityResult
+    """
+    parts = [check_header(metadata, intended)]
+    if pixels is not None:
+        parts.append(check_pixels(pixels, padding=padding))
+    if features is not None:
+        parts.append(check_ood(None, None) if ood is None else ood.check(features)[1])
+    return combine(*parts)
+
+
+def withhold(decision):
+    """Return the decision shown for a refused image: "not assessed", no call, no mask.
+
+    The classifier's probability is kept for the record (predict's CSV), never as a call.
+    """
+    from pneumoviewer.core.decision import Decision, DecisionState
+
+    return Decision(DecisionState.NOT_ASSESSED, None, decision.probability, None, None)
+
+
+def decision_text(decision, quality: QualityResult | None) -> str:
+    """Return the decision as shown: ``"not assessed: REASON"`` when refused, else its state."""
+    if quality is not None and quality.refused:
+        return f"not assessed: {quality.text}"
+    return str(decision.state)
 
 
 # --- out-of-distribution -----------------------------------------------------------------

@@ -143,7 +143,7 @@ def check_pixels(pixels: np.ndarray, *, padding: np.ndarray | None = None) -> Qu
             Reason(
                 level,
                 "rotated",
-                "looks rotated by 90° (its left-right symmetry runs top to bottom)",
+                "looks rotated by 90 degrees (its left-right symmetry runs top to bottom)",
             )
         )
     elif inverted < INVERTED_WARN:

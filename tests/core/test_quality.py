@@ -229,3 +229,56 @@ def test_check_ood() -> None:
 def test_check_pixels_rejects_wrong_arrays() -> None:
     with pytest.raises(ValueError, match="uint8"):
         check_pixels(np.zeros((300, 300), np.float32))
+
+
+def test_assess_runs_what_it_has_and_withhold(tmp_path: Path, chest: np.ndarray) -> None:
+    from pneumoviewer.core.decision import Decision, DecisionState
+    from pneumoviewer.core.quality import assess, decision_text, withhold
+
+    path = _file(tmp_path, "lat", np.rot90(chest), ViewPosition="LL")
+    meta = read_header(path)[1]
+    assert assess(meta).codes == ("lateral",)  # header only (folder scan)
+    full = assess(meta, load_xray(path).pixels)
+    assert full.codes == ("lateral", "rotated")
+    noted = assess(meta, features=np.zeros(4))  # analysed, the model has no statistics
+    assert noted.codes == ("lateral", "ood-skipped")
+
+    class FakeOod:
+        def check(self, features):
+            return 9.0, check_ood(9.0, 5.0)
+
+    ood = assess(read_header(_file(tmp_path, "ok", chest))[1], ood=FakeOod(), features=np.ones(3))
+    assert ood.refused and ood.codes == ("ood",)
+    d = Decision(DecisionState.POSITIVE, True, 0.9, np.ones((2, 2), bool), 4)
+    w = withhold(d)
+    assert (w.state, w.positive, w.probability, w.mask, w.area, w.label) == (
+        DecisionState.NOT_ASSESSED,
+        None,
+        0.9,
+        None,
+        None,
+        None,
+    )
+    assert decision_text(w, full) == (
+        "not assessed: lateral view (View Position LL); the model reads PA, AP; "
+        "looks rotated by 90 degrees (its left-right symmetry runs top to bottom)"
+    )
+    assert decision_text(d, None) == "positive"
+
+
+def test_annotation_says_not_assessed_with_the_reason() -> None:
+    from pneumoviewer.core.annotation import build_annotation
+    from pneumoviewer.core.decision import Decision, DecisionState
+    from pneumoviewer.core.quality import withhold
+
+    refused = QualityResult.of([Reason(Quality.REFUSED, "noise", "looks like noise")])
+    d = withhold(Decision(DecisionState.POSITIVE, True, 0.86))
+    ann = build_annotation(image_id="x", decision=d, quality=refused)
+    assert ann.lines[0] == "AI: not assessed: looks like noise"
+    assert ann.provenance["Input quality"] == "refused: looks like noise"
+    assert not any("positive" in line.lower() for line in ann.lines)
+    warn = QualityResult.of([Reason(Quality.WARN, "age", "patient is 8 y")])
+    ann = build_annotation(
+        image_id="x", decision=Decision(DecisionState.NEGATIVE, False, 0.1), quality=warn
+    )
+    assert "Input quality: warn: patient is 8 y" in ann.lines
