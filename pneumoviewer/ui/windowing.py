@@ -249,7 +249,7 @@ class ValueStats:
 
 
 def value_stats(
-    stored: np.ndarray, padding: np.ndarray | None = None, *, max_samples: int = 1 << 18
+    stored: np.ndarray, padding: np.ndarray | None = None, *, max_samples: int = 1 << 16
 ) -> ValueStats:
     """Range and percentiles of ``stored`` outside ``padding``.
 
