@@ -9,6 +9,9 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# predict's --runtime default: torch in tests (tests/core/inference/test_runtimes.py runs
+# auto and the others on purpose); converted models never go to the user's cache.
+os.environ.setdefault("PNEUMOVIEWER_RUNTIME", "torch")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = REPO_ROOT / "resources" / "samples"
@@ -49,6 +52,19 @@ def isolated_results_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch
     folder = tmp_path_factory.mktemp("results_store")
     monkeypatch.setenv("PNEUMOVIEWER_RESULTS_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_runtime_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Converted models (ONNX, OpenVINO) go to a session folder, never the user's cache."""
+    folder = tmp_path_factory.mktemp("runtime_cache")
+    before = os.environ.get("PNEUMOVIEWER_RUNTIME_CACHE")
+    os.environ["PNEUMOVIEWER_RUNTIME_CACHE"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("PNEUMOVIEWER_RUNTIME_CACHE", None)
+    else:
+        os.environ["PNEUMOVIEWER_RUNTIME_CACHE"] = before
 
 
 @pytest.fixture(scope="session")

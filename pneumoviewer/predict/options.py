@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["OUTPUT_NAMES", "PredictOptions", "UsageError", "add_predict_arguments", "from_args"]
 
 #: Files ``pneumoviewer predict`` writes into ``--out`` (PNGs go to ``png/<ImageId>.png``).
 OUTPUT_NAMES = ("predictions.csv", "submission.csv", "problems.csv", "metrics.json")
+
+
+#: ``--runtime`` values (as :data:`pneumoviewer.core.inference.runtimes.RUNTIME_CHOICES`,
+#: repeated here so the parser does not import torch).
+RUNTIME_CHOICES = ("auto", "torch", "torch-bf16", "onnxruntime", "openvino")
+#: Environment variable giving ``--runtime``'s default.
+RUNTIME_ENV = "PNEUMOVIEWER_RUNTIME"
 
 
 class UsageError(Exception):
@@ -32,6 +40,13 @@ class PredictOptions:
         Ground-truth run-length CSV; None means auto-discovery next to/above ``folder``.
     device : str
         ``auto``, ``cpu`` or ``cuda``.
+    runtime : str
+        ``auto`` (the fastest runtime faithful to torch fp32 on this machine), ``torch``,
+        ``torch-bf16``, ``onnxruntime`` or ``openvino``
+        (:mod:`pneumoviewer.core.inference.runtimes`).
+    resume : bool
+        Continue a killed run in ``out`` (same settings and model), skipping the images
+        already written.
     scheme, bottom_threshold, top_threshold, min_area, gate, gate_threshold
         Post-processing overrides (:class:`pneumoviewer.core.postprocessing.
         PostprocessParams`); None keeps the manifest's defaults. ``gate`` True/False turns
@@ -40,6 +55,8 @@ class PredictOptions:
         Horizontal-flip test-time augmentation.
     png : bool
         Write annotated PNGs.
+    cam : bool
+        Also write each image's Grad-CAM heat-map, ``cam/<ImageId>.png`` (#10).
     overwrite : bool
         Replace existing outputs.
     workers : int
@@ -57,6 +74,8 @@ class PredictOptions:
     model_dir: Path | None = None
     gt_csv: Path | None = None
     device: str = "auto"
+    runtime: str = field(default_factory=lambda: os.environ.get(RUNTIME_ENV, "auto"))
+    resume: bool = False
     scheme: str | None = None
     bottom_threshold: float | None = None
     top_threshold: float | None = None
@@ -65,6 +84,7 @@ class PredictOptions:
     gate_threshold: float | None = None
     tta: bool = False
     png: bool = True
+    cam: bool = False
     overwrite: bool = False
     workers: int = 2
     threads: int | None = None
@@ -112,6 +132,21 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         help="ground-truth run-length CSV (default: a *rle*.csv next to or above FOLDER)",
     )
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIME_CHOICES,
+        default=os.environ.get(RUNTIME_ENV, "auto"),
+        help="CPU runtime of the models: auto (default, or $PNEUMOVIEWER_RUNTIME) picks the "
+        "fastest one whose results match torch fp32 on the bundled samples (measured once per "
+        "model and machine, then cached); onnxruntime/openvino need "
+        "pip install 'pneumoviewer[runtimes]'",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a killed run in --out (same settings and model): finished images are "
+        "skipped, the outputs end as an uninterrupted run's",
+    )
     post = parser.add_argument_group(
         "post-processing (default: the model's manifest)",
         "triplet (SIIM 1st place): if fewer than MIN_AREA pixels have probability >= "
@@ -161,6 +196,11 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--tta", action="store_true", help="horizontal-flip test-time augmentation")
     parser.add_argument("--no-png", action="store_true", help="do not write annotated PNGs")
+    parser.add_argument(
+        "--cam",
+        action="store_true",
+        help="also write each image's Grad-CAM heat-map of the classifier: cam/<ImageId>.png",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument(
         "--workers", type=_positive, default=2, help="threads decoding images ahead (default 2)"
@@ -182,6 +222,8 @@ def from_args(args: argparse.Namespace) -> PredictOptions:
         model_dir=args.model,
         gt_csv=args.gt,
         device=args.device,
+        runtime=args.runtime,
+        resume=args.resume,
         scheme=args.scheme,
         bottom_threshold=args.bottom_threshold,
         top_threshold=args.top_threshold,
@@ -190,6 +232,7 @@ def from_args(args: argparse.Namespace) -> PredictOptions:
         gate_threshold=args.gate_threshold,
         tta=args.tta,
         png=not args.no_png,
+        cam=args.cam,
         overwrite=args.overwrite,
         workers=args.workers,
         threads=args.threads,

@@ -20,6 +20,8 @@ __all__ = [
     "PREDICTION_COLUMNS",
     "ImageResult",
     "compute_metrics",
+    "metrics_dict",
+    "outcome_of",
     "png_name",
     "write_csv",
     "write_json",
@@ -33,6 +35,8 @@ PREDICTION_COLUMNS = (
     "score",
     "predicted_label",
     "state",
+    "quality",
+    "quality_reason",
     "mask_pixels",
     "gt_label",
     "dice",
@@ -59,6 +63,8 @@ class ImageResult:
     score: float | None = None
     predicted_label: int | None = None
     state: str = ""
+    quality: str = ""  # the input-quality gate (#10): ok / warn / refused
+    quality_reason: str = ""
     mask_pixels: int | None = None
     rle: str | None = None
     gt_label: int | None = None
@@ -80,6 +86,8 @@ class ImageResult:
             num(self.score),
             num(self.predicted_label),
             self.state,
+            self.quality,
+            self.quality_reason,
             num(self.mask_pixels),
             num(self.gt_label),
             num(self.dice),
@@ -155,21 +163,39 @@ def compute_metrics(
         ``postprocess``. Undefined values are None.
 
     """
-    from pneumoviewer.core.metrics import ImageOutcome, summarise
+    from pneumoviewer.core.metrics import summarise
 
-    outcomes = [
-        ImageOutcome(
-            image_id=r.image_id,
-            truth_positive=None if r.gt_label is None else bool(r.gt_label),
-            probability=r.probability,
-            positive=None
-            if r.status != "ok" or r.predicted_label is None
-            else bool(r.predicted_label),
-            dice=r.dice,
-        )
-        for r in results
-    ]
-    out: dict = summarise(outcomes).to_dict()
+    return metrics_dict(
+        summarise(outcome_of(r) for r in results),
+        decision_threshold=decision_threshold,
+        has_classifier=has_classifier,
+        postprocess=postprocess,
+    )
+
+
+def outcome_of(r: ImageResult):
+    """Return the :class:`pneumoviewer.core.metrics.ImageOutcome` of one result."""
+    from pneumoviewer.core.metrics import ImageOutcome
+
+    return ImageOutcome(
+        image_id=r.image_id,
+        truth_positive=None if r.gt_label is None else bool(r.gt_label),
+        probability=r.probability,
+        positive=None if r.status != "ok" or r.predicted_label is None else bool(r.predicted_label),
+        dice=r.dice,
+        refused=r.quality == "refused",
+    )
+
+
+def metrics_dict(
+    summary, *, decision_threshold: float, has_classifier: bool, postprocess: Mapping | None
+) -> dict:
+    """Return ``metrics.json``'s content from a :class:`~pneumoviewer.core.metrics.FolderSummary`.
+
+    See :func:`compute_metrics` (the same keys); predict accumulates the outcomes as
+    images finish (:class:`pneumoviewer.core.metrics.SummaryAccumulator`).
+    """
+    out: dict = summary.to_dict()
     out["decision"] = "classifier" if has_classifier else "mask not empty"
     out["decision_threshold"] = decision_threshold if has_classifier else None
     if postprocess is not None:

@@ -8,26 +8,32 @@ file is listed in ``problems.csv`` and the run goes on.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from pneumoviewer.core.errors import GroundTruthError, ModelLoadError, PneumoviewerError
+from pneumoviewer.predict import stream
 from pneumoviewer.predict.options import OUTPUT_NAMES, PredictOptions, UsageError
 from pneumoviewer.predict.outputs import (
     PREDICTION_COLUMNS,
     ImageResult,
-    compute_metrics,
+    metrics_dict,
+    outcome_of,
     png_name,
     write_csv,
     write_json,
     write_png,
 )
+
+SUBMISSION_COLUMNS = ("ImageId", "EncodedPixels")
 
 __all__ = ["PredictSummary", "default_threads", "run_predict"]
 
@@ -36,20 +42,21 @@ _PNG_QUEUE = 4  # annotated PNGs waiting to be written at most
 
 @dataclass
 class PredictSummary:
-    """What a run did: results per image, problems, written files, metrics, warnings."""
+    """What a run did: counts, problems, written files, metrics, warnings.
 
-    results: list[ImageResult] = field(default_factory=list)
+    Nothing per image is kept (rows are streamed to the output files).
+    """
+
+    n_ok: int = 0  # images with a prediction (a resumed run counts the earlier ones too)
+    n_error: int = 0  # images that could not be analysed
+    runtime: str = ""  # the runtime(s) the networks ran on
+    n_refused: int = 0  # refused by the input-quality gate: "not assessed" (#10)
     problems: list[tuple[Path, str]] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
     metrics: dict | None = None
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0  # the whole run, model loading included
     loop_seconds: float = 0.0  # from the first image to the last output written
-
-    @property
-    def n_ok(self) -> int:
-        """Number of images with a prediction."""
-        return sum(r.status == "ok" for r in self.results)
 
 
 def _say(stream: TextIO | None, text: str) -> None:
@@ -116,6 +123,8 @@ def _check_outputs(opts: PredictOptions, image_ids: list[str]) -> None:
     targets = [opts.out / n for n in OUTPUT_NAMES]
     if opts.png:
         targets += [opts.out / "png" / png_name(i) for i in image_ids]
+    if opts.cam:
+        targets += [opts.out / "cam" / png_name(i) for i in image_ids]
     existing = [p for p in targets if p.exists()]
     if existing:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
@@ -144,6 +153,7 @@ def _process(entry, image, engine, params, gt, decision_threshold: float):
     """
     from pneumoviewer.core.decision import decide
     from pneumoviewer.core.metrics import dice
+    from pneumoviewer.core.quality import assess, withhold
     from pneumoviewer.core.rle import encode
 
     pred = engine.predict(image.pixels, image_id=entry.image_id, padding=image.padding)
@@ -153,6 +163,16 @@ def _process(entry, image, engine, params, gt, decision_threshold: float):
         params=params,
         decision_threshold=decision_threshold,
     )
+    quality = assess(  # #10: header + pixel + OOD rules; refused -> "not assessed"
+        image.metadata,
+        image.pixels,
+        padding=image.padding,
+        intended=engine.manifest.effective_intended_use,
+        ood=engine.ood,
+        features=pred.features,
+    )
+    if quality.refused:
+        d = withhold(d)
     mask = d.mask
     gt_mask = gt_label = score = None
     truth_problem = ""
@@ -171,6 +191,8 @@ def _process(entry, image, engine, params, gt, decision_threshold: float):
         score=pred.class_score,
         predicted_label=d.label,
         state=str(d.state),
+        quality=str(quality.level),
+        quality_reason=quality.text,
         mask_pixels=d.area,
         rle=None if mask is None else encode(mask),
         gt_label=gt_label,
@@ -178,10 +200,12 @@ def _process(entry, image, engine, params, gt, decision_threshold: float):
         error=truth_problem,
         seconds=pred.seconds,
     )
-    return result, mask, gt_mask, d
+    return result, mask, gt_mask, d, quality
 
 
-def _annotation(engine, params, opts: PredictOptions, entry, image, decision, paints, dice_):
+def _annotation(
+    engine, params, opts: PredictOptions, entry, image, decision, paints, dice_, quality=None
+):
     """Build the PNG's text, legend and provenance (core.annotation, as the viewer does)."""
     from pneumoviewer.core.annotation import build_annotation
     from pneumoviewer.core.decision import decision_threshold_of
@@ -203,6 +227,7 @@ def _annotation(engine, params, opts: PredictOptions, entry, image, decision, pa
         orientation=getattr(md, "patient_orientation", None),
         pixel_spacing=getattr(md, "pixel_spacing", None),
         extra={"Device": engine.device, "TTA": str(opts.tta)},
+        quality=quality,
     )
 
 
@@ -232,8 +257,37 @@ def _params(engine, opts: PredictOptions, warnings: list[str]):
     return dataclasses.replace(params, **changes) if changes else params
 
 
-def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> PredictSummary:
+def _settings(opts: PredictOptions, engine, gt, params, decision: float) -> dict:
+    """Return what shapes the outputs (``predict-run.json``; ``--resume`` compares it)."""
+    from pneumoviewer.core.inference.manifest import file_sha256
+
+    model = {"manifest.json": engine.manifest_sha256}
+    for name in engine.manifest.weight_files():
+        model[name] = file_sha256(engine.model_dir / name)
+    return {
+        "folder": str(opts.folder.resolve()),
+        "ground_truth": None if gt is None or gt.path is None else str(Path(gt.path).resolve()),
+        "model_sha256": model,
+        "postprocess": params.to_dict(decision_threshold=decision),
+        "tta": opts.tta,
+        "png": opts.png,
+        "cam": opts.cam,
+        "device": engine.device,
+        "runtime": engine.runtime,
+    }
+
+
+def run_predict(
+    opts: PredictOptions,
+    *,
+    stderr: TextIO | None = sys.stderr,
+    on_image: Callable[[int], None] | None = None,
+) -> PredictSummary:
     """Run the models over every DICOM image of ``opts.folder`` and write the outputs.
+
+    Rows of ``predictions.csv`` / ``submission.csv`` are written as images finish, the
+    folder summary is accumulated as they go (:class:`pneumoviewer.core.metrics.
+    SummaryAccumulator`); ``opts.resume`` continues a killed run (:mod:`.stream`).
 
     Parameters
     ----------
@@ -241,6 +295,8 @@ def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> 
         Folder, output folder, model, thresholds and switches.
     stderr : text stream or None
         Progress bar, warnings and the final summary go here (None: silent).
+    on_image : callable or None
+        Called with the number of images written so far (this run) after each one.
 
     Returns
     -------
@@ -249,11 +305,13 @@ def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> 
     Raises
     ------
     UsageError
-        Missing folder, bad model folder, bad ``--gt`` CSV, or existing outputs without
-        ``overwrite``; raised before any output is written.
+        Missing folder, bad model folder, bad ``--gt`` CSV, existing outputs without
+        ``overwrite``, or a ``--resume`` of another run; raised before any output is
+        written.
 
     """
     from pneumoviewer.core.decision import decision_threshold_of
+    from pneumoviewer.core.metrics import SummaryAccumulator
     from pneumoviewer.core.studies import ScanProblem, load_entry, scan_folder
 
     t0 = time.perf_counter()
@@ -270,7 +328,8 @@ def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> 
             summary.problems.append((item.path, item.message))
         else:
             entries.append(item)
-    _check_outputs(opts, [e.image_id for e in entries])
+    if not opts.resume:
+        _check_outputs(opts, [e.image_id for e in entries])
 
     import torch
 
@@ -279,14 +338,42 @@ def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> 
     torch.set_num_threads(opts.threads if opts.threads is not None else default_threads())
 
     try:
-        engine = InferenceEngine(model_dir, device=opts.device, tta=opts.tta)
+        engine = InferenceEngine(model_dir, device=opts.device, tta=opts.tta, runtime=opts.runtime)
     except ModelLoadError as exc:
         raise UsageError(f"bad model folder: {exc}") from exc
+    except ValueError as exc:  # an unavailable --runtime
+        raise UsageError(str(exc)) from exc
     params = _params(engine, opts, summary.warnings)
+    if engine.ood is None and engine.manifest.classifier is not None:  # #10: said once
+        from pneumoviewer.core.inference.ood import SKIPPED_MESSAGE
+
+        summary.warnings.append(SKIPPED_MESSAGE)
+    cam = opts.cam and engine.manifest.classifier is not None
+    if opts.cam and not cam:
+        summary.warnings.append("--cam ignored: the model has no classifier to explain")
     decision = decision_threshold_of(engine.manifest)
+    settings = _settings(opts, engine, gt, params, decision)
+    has_seg = engine.manifest.segmenter is not None
+    acc = SummaryAccumulator()
+    done: set[str] = set()
+    if opts.resume:
+        try:
+            stream.check_resume(opts.out, settings)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        done = _replay(opts.out, summary, acc)
     opts.out.mkdir(parents=True, exist_ok=True)
     if opts.png:
         (opts.out / "png").mkdir(exist_ok=True)
+    if cam:
+        (opts.out / "cam").mkdir(exist_ok=True)
+    stream.write_run_manifest(opts.out, settings, complete=False)
+    writers = _open_writers(opts.out, has_seg, resume=opts.resume, done=done)
+    journal = writers[-1]
+
+    def problem(path, message: str) -> None:
+        summary.problems.append((path, message))
+        journal.problem(str(path), message)
 
     from tqdm import tqdm
 
@@ -294,16 +381,53 @@ def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> 
 
     style = OverlayStyle()
     t_loop = time.perf_counter()
+    todo_entries = [e for e in entries if e.image_id not in done] if done else entries
     bar = tqdm(
         total=len(entries),
+        initial=len(entries) - len(todo_entries),
         unit="img",
         file=stderr,
         disable=stderr is None or not opts.progress,
         desc="predict",
     )
-    png_jobs: deque[tuple[str, Future]] = deque()
+    # images waiting for their PNG (FIFO): rows are written in scan order, after the PNG
+    finishing: deque[tuple[ImageResult, Future | None]] = deque()
     pending: deque = deque()
-    todo = iter(entries)
+    todo = iter(todo_entries)
+    written = 0
+
+    def finish(result: ImageResult) -> None:
+        nonlocal written
+        outcome = outcome_of(result)
+        acc.add(outcome)
+        writers[0].write_row(result.row())
+        if has_seg and result.status == "ok" and result.quality != "refused":
+            writers[1].write_row((result.image_id, result.rle))
+        summary.n_refused += result.quality == "refused"
+        journal.image(
+            outcome,
+            status=result.status,
+            problem=(str(result.file), result.error) if result.error else None,
+        )
+        if result.error:
+            summary.problems.append((result.file, result.error))
+        if result.status == "ok":
+            summary.n_ok += 1
+        else:
+            summary.n_error += 1
+        written += 1
+        bar.update(1)
+        if on_image is not None:
+            on_image(written)
+
+    def drain(limit: int) -> None:
+        while len(finishing) > limit or (finishing and _ready(finishing[0][1])):
+            result, job = finishing.popleft()
+            error = None if job is None else job.result()
+            if error is not None:  # the PNG failed: listed; the image's rows are written
+                problem(opts.out / "png" / png_name(result.image_id), error)
+            finish(result)
+
     with (
         ThreadPoolExecutor(opts.workers, thread_name_prefix="decode") as decoders,
         ThreadPoolExecutor(1, thread_name_prefix="png") as png_writer,
@@ -316,82 +440,154 @@ def run_predict(opts: PredictOptions, *, stderr: TextIO | None = sys.stderr) -> 
                     return
                 pending.append((entry, decoders.submit(load_entry, entry)))
 
-        def drain_png(limit: int) -> None:
-            while len(png_jobs) > limit:
-                image_id, job = png_jobs.popleft()
-                error = job.result()
-                if error is not None:
-                    summary.problems.append((opts.out / "png" / png_name(image_id), error))
-
         refill()
         while pending:
             entry, job = pending.popleft()
             refill()
             try:
                 image = job.result()
-                result, mask, gt_mask, dec = _process(entry, image, engine, params, gt, decision)
+                result, mask, gt_mask, dec, quality = _process(
+                    entry, image, engine, params, gt, decision
+                )
             except Exception as exc:  # one bad file must not end the run
                 message = str(exc) if isinstance(exc, PneumoviewerError) else f"{entry.path}: {exc}"
-                summary.problems.append((entry.path, message))
-                summary.results.append(
+                drain(0)
+                finish(
                     ImageResult(
                         image_id=entry.image_id, file=entry.path, status="error", error=message
                     )
                 )
-                bar.update(1)
                 continue
-            summary.results.append(result)
-            if result.error:  # e.g. a bad ground-truth row: listed; the image is still written
-                summary.problems.append((entry.path, result.error))
+            if cam:  # #10: Grad-CAM (about 3 classifier passes), written here
+                _write_cam(opts, engine, entry, image, problem)
+            png_job = None
             if opts.png:
-                drain_png(_PNG_QUEUE - 1)
+                drain(_PNG_QUEUE - 1)
                 paints = style_paints(
                     image.pixels.shape, ground_truth=gt_mask, prediction=mask, style=style
                 )
-                job = png_writer.submit(
+                png_job = png_writer.submit(
                     write_png,
                     opts.out / "png" / png_name(entry.image_id),
                     image.pixels,
                     paints=paints,
                     annotation=_annotation(
-                        engine, params, opts, entry, image, dec, paints, result.dice
+                        engine, params, opts, entry, image, dec, paints, result.dice, quality
                     ),
-                    overwrite=opts.overwrite,
+                    overwrite=opts.overwrite or opts.resume,
                 )
-                png_jobs.append((entry.image_id, job))
-            bar.update(1)
-        drain_png(0)
+                del image, mask, gt_mask, dec, paints
+            finishing.append((result, png_job))
+            drain(_PNG_QUEUE - 1 if opts.png else 0)
+        drain(0)
     bar.close()
+    for w in filter(None, writers):
+        w.close()
     summary.warnings[:0] = engine.warnings
-    _write_tables(opts, summary, engine, gt, decision, params)
+    _write_tables(opts, summary, engine, gt, decision, params, acc)
+    stream.write_run_manifest(opts.out, settings, complete=True)
     summary.loop_seconds = time.perf_counter() - t_loop
     summary.seconds = time.perf_counter() - t0
+    summary.runtime = engine.runtime
     _report(stderr, opts, summary)
     return summary
 
 
-def _write_tables(
-    opts: PredictOptions, summary: PredictSummary, engine, gt, decision: float, params
-) -> None:
-    w = opts.overwrite
-    out = opts.out
-    rows = [r.row() for r in summary.results]
-    summary.written.append(
-        write_csv(out / "predictions.csv", PREDICTION_COLUMNS, rows, overwrite=w)
-    )
-    if engine.manifest.segmenter is not None:
-        sub = [(r.image_id, r.rle) for r in summary.results if r.status == "ok"]
-        summary.written.append(
-            write_csv(out / "submission.csv", ("ImageId", "EncodedPixels"), sub, overwrite=w)
+def _write_cam(opts: PredictOptions, engine, entry, image, problem) -> None:
+    """Write ``cam/<ImageId>.png``: the Grad-CAM heat-map over the image (#10)."""
+    from pneumoviewer.core.heatmap import write_heatmap_png
+
+    path = opts.out / "cam" / png_name(entry.image_id)
+    try:
+        heat = engine.heatmap(image.pixels, padding=image.padding)
+        write_heatmap_png(path, image.pixels, heat, overwrite=opts.overwrite or opts.resume)
+    except (OSError, ValueError, RuntimeError) as exc:
+        problem(path, f"{path}: heat-map not written: {exc}")
+
+
+def _ready(job: Future | None) -> bool:
+    return job is None or job.done()
+
+
+def _open_writers(out: Path, has_seg: bool, *, resume: bool, done: set[str]):
+    """Open predictions.csv, submission.csv (None without a segmenter) and the journal."""
+    pred = out / "predictions.csv"
+    sub = out / "submission.csv"
+    specs = [(pred, PREDICTION_COLUMNS), (sub, SUBMISSION_COLUMNS) if has_seg else None]
+    writers: list = []
+    for spec in specs:
+        if spec is None:
+            writers.append(None)
+            continue
+        path, header = spec
+        append = resume and stream.truncate_csv(path, done) >= 0 and _has_header(path, header)
+        writers.append(stream.RowWriter(path, header=header, append=append))
+    journal = out / stream.JOURNAL_NAME
+    if resume:  # keep the complete records only (a line cut by the kill is dropped)
+        records = stream.read_journal(journal)
+        from pneumoviewer.core.io import atomic_write_text
+
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        atomic_write_text(journal, text, overwrite=True)
+    writers.append(stream.Journal(journal, append=resume))
+    return writers
+
+
+def _has_header(path: Path, header) -> bool:
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            first = f.readline()
+    except OSError:
+        return False
+    return first.rstrip("\n") == ",".join(header)
+
+
+def _replay(out: Path, summary: PredictSummary, acc) -> set[str]:
+    """Re-add the finished images of a killed run (journal) to the summary; return their ids."""
+    from pneumoviewer.core.metrics import ImageOutcome
+
+    done: set[str] = set()
+    for rec in stream.read_journal(out / stream.JOURNAL_NAME):
+        if rec.get("t") == "problem":
+            path, message = rec["problem"]
+            summary.problems.append((Path(path), message))
+            continue
+        done.add(rec["id"])
+        acc.add(
+            ImageOutcome(
+                image_id=rec["id"],
+                truth_positive=rec["truth"],
+                probability=rec["p"],
+                positive=rec["pos"],
+                dice=rec["dice"],
+            )
         )
+        if rec.get("problem"):
+            path, message = rec["problem"]
+            summary.problems.append((Path(path), message))
+        if rec["status"] == "ok":
+            summary.n_ok += 1
+        else:
+            summary.n_error += 1
+    return done
+
+
+def _write_tables(
+    opts: PredictOptions, summary: PredictSummary, engine, gt, decision: float, params, acc
+) -> None:
+    w = True  # existing outputs were refused (or --overwrite/--resume) before the run
+    out = opts.out
+    summary.written.append(out / "predictions.csv")
+    if engine.manifest.segmenter is not None:
+        summary.written.append(out / "submission.csv")
     else:
         summary.warnings.append("no segmenter in the model: submission.csv not written")
     probs = [(str(p), m) for p, m in summary.problems]
     summary.written.append(write_csv(out / "problems.csv", ("file", "problem"), probs, overwrite=w))
     if gt is not None:
         has_seg = engine.manifest.segmenter is not None
-        metrics = compute_metrics(
-            summary.results,
+        metrics = metrics_dict(
+            acc.summary(),
             decision_threshold=decision,
             has_classifier=engine.manifest.classifier is not None,
             postprocess=params.to_dict(decision_threshold=decision) if has_seg else None,
@@ -424,6 +620,12 @@ def _report(stderr: TextIO | None, opts: PredictOptions, summary: PredictSummary
         f"({per:.3f} s/image after {summary.seconds - summary.loop_seconds:.1f} s of scan and "
         f"model loading); outputs in {opts.out}",
     )
+    if summary.n_refused:  # #10
+        _say(
+            stderr,
+            f"{summary.n_refused} images refused by the input-quality gate: 'not assessed' in "
+            "predictions.csv (quality_reason says why), left out of submission.csv and metrics",
+        )
     m = summary.metrics
     if m is not None:
 

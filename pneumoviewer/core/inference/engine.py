@@ -39,6 +39,30 @@ from pneumoviewer.core.preprocessing import clahe, resize_probability, to_model_
 __all__ = ["InferenceEngine", "Prediction", "platt_probability", "scores_to_probability"]
 
 
+def _sample_images() -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Return the bundled samples' pixels (and padding) for the faithfulness check of ``auto``.
+
+    Without the samples (a trimmed install), 4 smooth synthetic images stand in.
+    """
+    from pneumoviewer import SAMPLES_DIR
+    from pneumoviewer.core.dicom_io import load_xray
+
+    out = []
+    for path in sorted(SAMPLES_DIR.glob("*.dcm")) if SAMPLES_DIR.is_dir() else []:
+        try:
+            image = load_xray(path)
+        except Exception:  # noqa: BLE001 - a damaged sample is just skipped
+            continue
+        out.append((image.pixels, image.padding))
+    if not out:
+        rng = np.random.default_rng(0)
+        for _ in range(4):
+            small = rng.integers(0, 256, (8, 8)).astype(np.float32)
+            big = np.kron(small, np.ones((64, 64), np.float32))
+            out.append((big.astype(np.uint8), None))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Prediction:
     """What the models say about one image.
@@ -91,6 +115,11 @@ class InferenceEngine:
     tta : bool
         Horizontal-flip test-time augmentation: average the probabilities of the image and
         its mirror image (the mirrored map is flipped back first).
+    runtime : {"torch", "auto", "torch-bf16", "onnxruntime", "openvino"}
+        The CPU runtime of the forward passes (:mod:`.runtimes`). ``auto`` picks, per
+        network, the fastest runtime that is faithful to torch fp32 on the bundled samples
+        (measured once per weights and machine, then cached: :mod:`.runtime_choice`). On
+        CUDA the networks always run in torch.
 
     Attributes
     ----------
@@ -101,6 +130,10 @@ class InferenceEngine:
         ``"cpu"`` or ``"cuda"``, where the models are now.
     warnings : list of str
         Fallbacks that happened, in words a user understands.
+    runtimes : dict of str to str
+        The runtime each network runs on (``{"classifier": "openvino", ...}``).
+    runtime_reports : dict of str to list
+        With ``auto``: the :class:`.runtime_choice.RuntimeReport` of each network.
 
     Raises
     ------
@@ -114,7 +147,12 @@ class InferenceEngine:
     """
 
     def __init__(
-        self, model_dir: str | os.PathLike, *, device: str = "auto", tta: bool = False
+        self,
+        model_dir: str | os.PathLike,
+        *,
+        device: str = "auto",
+        tta: bool = False,
+        runtime: str = "torch",
     ) -> None:
         self.model_dir = Path(model_dir)
         self.tta = bool(tta)
@@ -144,6 +182,10 @@ class InferenceEngine:
         #: The model's OOD rule (None: the model has no statistics; the check is skipped).
         self.ood: OodDetector | None = OodDetector.from_model_dir(self.model_dir, self.manifest.ood)
         self._place(dev)
+        self._runners: dict[int, object] = {}  # id(net) -> runner (CPU only; else torch)
+        self.runtimes: dict[str, str] = {}
+        self.runtime_reports: dict[str, list] = {}
+        self._use_runtime(runtime)
 
     # --- device handling ----------------------------------------------------------------
 
@@ -153,6 +195,67 @@ class InferenceEngine:
             if net is not None:
                 net.to(device=dev, dtype=torch.float32, memory_format=fmt)
         self._device = dev
+
+    def _networks(self):
+        """Yield (kind, net as run, spec) for the networks present."""
+        cls_net = self._features if self._features is not None else self._classifier
+        if cls_net is not None:
+            yield "classifier", cls_net, self.manifest.classifier
+        if self._segmenter is not None:
+            yield "segmenter", self._segmenter, self.manifest.segmenter
+
+    def _use_runtime(self, runtime: str) -> None:
+        """Build the runners of ``runtime`` (see the class docstring)."""
+        from pneumoviewer.core.inference import runtime_choice as rc
+        from pneumoviewer.core.inference.runtimes import RUNTIME_CHOICES, unavailable_reason
+
+        if runtime not in RUNTIME_CHOICES:
+            raise ValueError(f"unknown runtime {runtime!r} (choose from {RUNTIME_CHOICES})")
+        self._runners = {}
+        self.runtimes = {kind: "torch" for kind, _, _ in self._networks()}
+        if self._device.type != "cpu":
+            if runtime not in ("auto", "torch"):
+                self.warnings.append(f"runtime {runtime} runs on the CPU only; torch on CUDA.")
+            return
+        if runtime != "auto":
+            reason = unavailable_reason(runtime)
+            if reason is not None:
+                raise ValueError(f"runtime {runtime} is unavailable: {reason}")
+        samples = None
+        for kind, net, spec in self._networks():
+            key = f"{file_sha256(self.model_dir / spec.weights)}-{kind}"
+            if kind == "classifier" and net is self._features:
+                key += "-features"
+            make = rc.runner_factory(
+                net, key=key, input_size=spec.input_size, in_channels=spec.in_channels
+            )
+            name = runtime
+            if runtime == "auto":
+                if samples is None:
+                    samples = [self._inputs(p, pad) for p, pad in _sample_images()]
+                batch = np.stack([s[0 if kind == "classifier" else 1] for s in samples])
+                name, reports = rc.choose(
+                    key,
+                    make,
+                    batch,
+                    kind=kind,
+                    to_probability=lambda raw: scores_to_probability(raw, self.manifest.classifier)[
+                        0
+                    ],
+                    threshold=self.postprocess_params().bottom_threshold,
+                )
+                self.runtime_reports[kind] = reports
+            if name != "torch":
+                self._runners[id(net)] = make(name)
+            self.runtimes[kind] = name
+
+    @property
+    def runtime(self) -> str:
+        """The runtimes in words: ``"openvino"`` or ``"classifier openvino, segmenter torch"``."""
+        names = set(self.runtimes.values())
+        if len(names) <= 1:
+            return next(iter(names), "torch")
+        return ", ".join(f"{k} {v}" for k, v in self.runtimes.items())
 
     @property
     def device(self) -> str:
@@ -218,6 +321,9 @@ class InferenceEngine:
         x = torch.from_numpy(batch).to(dev, non_blocking=True)
         if self.tta:
             x = torch.cat([x, x.flip(-1)])
+        runner = self._runners.get(id(net)) if dev.type == "cpu" else None
+        if runner is not None:  # ONNX Runtime / OpenVINO / bf16 autocast (.runtimes)
+            return runner(x)
         if dev.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), autocast_context(dev):
