@@ -349,7 +349,12 @@ def build_sr(
         procedure_reported=CHEST_XRAY,
         imaging_measurements=groups,
     )
-    evidence = [src] if seg is None else [src, seg]
+    evidence = [src]
+    if seg is not None:  # the evidence list needs the SEG's identity only, not its pixels
+        seg_header = Dataset()
+        for kw in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
+            setattr(seg_header, kw, seg[kw].value)
+        evidence.append(seg_header)
     common = _common("sr", src, plan, ai, reading)
     for kw in ("manufacturer_model_name", "software_versions", "device_serial_number"):
         common.pop(kw)
