@@ -14,15 +14,13 @@ Heads (see :class:`pneumoviewer.core.inference.manifest.ClassifierSpec`):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:  # pragma: no cover
-    from pneumoviewer.core.inference.manifest import ClassifierSpec
-
 __all__ = [
     "HEADS",
+    "HeadSpec",
     "fit_platt",
     "head_scores",
     "outputs_to_probability",
@@ -32,6 +30,14 @@ __all__ = [
 
 #: The classifier heads, as named in ``manifest.json``.
 HEADS = ("svm", "softmax")
+
+
+class HeadSpec(Protocol):
+    """What :func:`scores_to_probability` reads of a ``ClassifierSpec`` (no import: no cycle)."""
+
+    head: str
+    platt_a: float | None
+    platt_b: float | None
 
 
 def platt_probability(margin: np.ndarray | float, a: float, b: float) -> np.ndarray:
@@ -116,7 +122,7 @@ def outputs_to_probability(
     return platt_probability(score, -1.0, 0.0), score
 
 
-def scores_to_probability(raw: np.ndarray, spec: ClassifierSpec) -> tuple[np.ndarray, np.ndarray]:
+def scores_to_probability(raw: np.ndarray, spec: HeadSpec) -> tuple[np.ndarray, np.ndarray]:
     """Turn raw classifier outputs into (probability, score) with a manifest's head and Platt.
 
     Parameters
@@ -124,7 +130,7 @@ def scores_to_probability(raw: np.ndarray, spec: ClassifierSpec) -> tuple[np.nda
     raw : numpy.ndarray
         float, shape (N, 1) for the svm head or (N, 2) for the softmax head.
     spec : ClassifierSpec
-        Head and Platt parameters.
+        Head and Platt parameters (any object with ``head``, ``platt_a``, ``platt_b``).
 
     Returns
     -------

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pneumoviewer.core.errors import ModelLoadError
+from pneumoviewer.core.inference.calibration import HEADS  # NumPy only, no torch
 from pneumoviewer.core.inference.ood import parse_ood_spec  # numpy only (#10)
 from pneumoviewer.core.preprocessing import ClaheParams  # cv2 + numpy only, no torch
 from pneumoviewer.core.quality import parse_intended_use  # numpy only (#10)
@@ -23,8 +24,8 @@ __all__ = ["CLASSIFIER_HEADS", "FORMAT_VERSION", "validate_manifest"]
 
 #: The newest manifest format this version of pneumoviewer understands.
 FORMAT_VERSION = 1
-#: Classifier heads: one SVM margin, or two softmax logits.
-CLASSIFIER_HEADS = ("svm", "softmax")
+#: Classifier heads: one SVM margin, or two softmax logits (the calibration module's).
+CLASSIFIER_HEADS = HEADS
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _ARCH_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
