@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["JET_LUT", "blend_heatmap", "heatmap_rgba"]
+__all__ = ["JET_LUT", "blend_heatmap", "heatmap_rgba", "write_heatmap_png"]
 
 
 def _jet() -> np.ndarray:
@@ -75,3 +75,34 @@ def blend_heatmap(base: np.ndarray, cam: np.ndarray, *, opacity: float = 0.5) ->
     grey = np.repeat(base[..., None], 3, axis=2).astype(np.float32)
     out = grey * (1.0 - alpha) + layer[..., :3].astype(np.float32) * alpha
     return np.round(out).astype(np.uint8)
+
+
+def write_heatmap_png(
+    path, base: np.ndarray, cam: np.ndarray, *, opacity: float = 0.5, overwrite: bool = False
+):
+    """Write the blended heat-map (:func:`blend_heatmap`) as an RGB PNG, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        The PNG to write.
+    base, cam, opacity
+        As for :func:`blend_heatmap`.
+    overwrite : bool
+        Replace an existing file (``FileExistsError`` otherwise).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import io
+
+    from PIL import Image
+
+    from pneumoviewer.core.io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    Image.fromarray(blend_heatmap(base, cam, opacity=opacity), "RGB").save(
+        buf, format="PNG", compress_level=1
+    )
+    return atomic_write_bytes(path, buf.getvalue(), overwrite=overwrite)

@@ -33,3 +33,18 @@ def test_blend_keeps_cold_pixels_grey() -> None:
     assert (out[0, 0] == 100).all() and tuple(out[1, 2]) == tuple(JET_LUT[255])
     with pytest.raises(ValueError, match="must match"):
         blend_heatmap(base, cam[:2])
+
+
+def test_write_heatmap_png(tmp_path) -> None:
+    from PIL import Image
+
+    from pneumoviewer.core.heatmap import write_heatmap_png
+
+    base = np.full((20, 30), 50, np.uint8)
+    cam = np.zeros((20, 30), np.float32)
+    cam[5, 7] = 1.0
+    path = write_heatmap_png(tmp_path / "c.png", base, cam, opacity=1.0)
+    got = np.asarray(Image.open(path))
+    np.testing.assert_array_equal(got, blend_heatmap(base, cam, opacity=1.0))
+    with pytest.raises(FileExistsError):
+        write_heatmap_png(path, base, cam)
