@@ -397,7 +397,8 @@ class InferenceEngine:
         -------
         numpy.ndarray
             float32 (H, W) in [0, 1]; explains the svm margin or the softmax class 1. Runs
-            in float32 with gradients (about 3x a forward pass).
+            in float32 with gradients; costs about one classifier forward pass (the
+            gradient stops at the last feature block: benchmarks/bench_quality.py).
 
         Raises
         ------
