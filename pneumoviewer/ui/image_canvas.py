@@ -21,6 +21,8 @@ the canvas keeps the same state itself.
 from __future__ import annotations
 
 import math
+import weakref
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -46,6 +48,8 @@ from pneumoviewer.ui.windowing import (
 
 #: Default window of display-unit images (CLAHE, plain uint8): identity on 0..255.
 DISPLAY_WINDOW = Window(128.0, 256.0)
+#: Images whose stored-value index and statistics the canvas keeps for fast switching.
+PREPARED_CACHE = 8
 
 
 class _XrayViewBox(pg.ViewBox):
@@ -157,6 +161,7 @@ class ImageCanvas(QWidget):
         self._clahe_window: Window | None = None
         self._shape: tuple[int, int] | None = None
         self._mouse_scene_pos: QPointF | None = None
+        self._prepared: OrderedDict[int, tuple[Any, StoredIndex, ValueStats]] = OrderedDict()
         self.binding: DisplayBinding | None = None
         self.view.sigRangeChanged.connect(self._on_range_changed)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
@@ -196,12 +201,10 @@ class ImageCanvas(QWidget):
             self.presets = image_presets(None, self.stats)
         else:
             self.stored = stored
-            padding = getattr(image, "padding", None)
-            self.stats = value_stats(stored, padding)
+            index, self.stats = self._prepare(stored, getattr(image, "padding", None))
             self.presets = image_presets(md, self.stats)
             default = default_window(self.presets)
             span = self.stats.vmax - self.stats.vmin
-            index = StoredIndex.from_stored(stored, padding)
             self._raw = _Source(index, default, is_monochrome1(md), span)
         self._clahe_window = None
         if not self.is_locked():
@@ -482,6 +485,29 @@ class ImageCanvas(QWidget):
     bind_view_model = bind
 
     # --- internals ----------------------------------------------------------------------
+    def _prepare(
+        self, stored: np.ndarray, padding: np.ndarray | None
+    ) -> tuple[StoredIndex, ValueStats]:
+        """Index and statistics of ``stored``, from a small LRU (a cached switch reuses them).
+
+        Keyed by the array's identity, checked through a weak reference, so a recycled id
+        never returns another image's index. 8 entries of 2 bytes/pixel (16 MB at 1024²).
+        """
+        key = id(stored)
+        hit = self._prepared.get(key)
+        if hit is not None and hit[0]() is stored:
+            self._prepared.move_to_end(key)
+            return hit[1], hit[2]
+        entry = (
+            weakref.ref(stored),
+            StoredIndex.from_stored(stored, padding),
+            value_stats(stored, padding),
+        )
+        self._prepared[key] = entry
+        while len(self._prepared) > PREPARED_CACHE:
+            self._prepared.popitem(last=False)
+        return entry[1], entry[2]
+
     @staticmethod
     def _display_source(pixels: np.ndarray) -> _Source:
         index = StoredIndex(np.ascontiguousarray(pixels, dtype=np.uint16), 0.0, 1.0, 256, True)

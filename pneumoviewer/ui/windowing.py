@@ -162,12 +162,13 @@ class StoredIndex:
         if values.size == 0:
             return cls(np.zeros(values.shape, np.uint16), 0.0, 1.0, 1, True)
         inside = values[~padding] if pad else values
-        if values.dtype.kind == "f" and not np.isfinite(inside).all():
+        vmin, vmax = float(inside.min()), float(inside.max())
+        if not (math.isfinite(vmin) and math.isfinite(vmax)):  # NaN/inf somewhere (rare)
             finite = np.isfinite(values)
             fill = float(values[finite].min()) if finite.any() else 0.0
             values = np.where(finite, values, fill)
             inside = values[~padding] if pad else values
-        vmin, vmax = float(inside.min()), float(inside.max())
+            vmin, vmax = float(inside.min()), float(inside.max())
         span = vmax - vmin
         limit = _MAX_INDEX - 1 if pad else _MAX_INDEX  # room for the padding entry
         integral = values.dtype.kind in "iub" or bool(
@@ -271,17 +272,19 @@ def value_stats(
     values = np.asarray(stored)
     if padding is not None and padding.shape == values.shape and not padding.all():
         values = values[~padding]
-    values = values[np.isfinite(values)] if values.dtype.kind == "f" else values
-    if values.size == 0:
-        return ValueStats(0.0, 0.0, dict.fromkeys(_STATS_PERCENTILES, 0.0))
     flat = values.reshape(-1)
+    empty = ValueStats(0.0, 0.0, dict.fromkeys(_STATS_PERCENTILES, 0.0))
+    if flat.size == 0:
+        return empty
+    vmin, vmax = float(flat.min()), float(flat.max())
+    if not (math.isfinite(vmin) and math.isfinite(vmax)):  # NaN/inf somewhere (rare)
+        flat = flat[np.isfinite(flat)]
+        if flat.size == 0:
+            return empty
+        vmin, vmax = float(flat.min()), float(flat.max())
     stride = max(1, flat.size // max_samples)
     q = np.percentile(flat[::stride], _STATS_PERCENTILES)
-    return ValueStats(
-        float(flat.min()),
-        float(flat.max()),
-        {p: float(v) for p, v in zip(_STATS_PERCENTILES, q, strict=True)},
-    )
+    return ValueStats(vmin, vmax, {p: float(v) for p, v in zip(_STATS_PERCENTILES, q, strict=True)})
 
 
 def file_presets(centers: Sequence[float], widths: Sequence[float]) -> list[Preset]:

@@ -234,3 +234,14 @@ def test_message_hides_annotations(qtbot, canvas):
     assert canvas.message_text() == "Cannot display this image"
     assert not canvas.annotations.patient.isVisible()
     assert canvas.value_at(1, 1) is None
+
+
+def test_a_cached_switch_reuses_the_index_of_the_same_array(qtbot, canvas):
+    first, second = xray(), xray()
+    canvas.show_image(first)
+    index = canvas._raw.index
+    canvas.show_image(second)
+    assert canvas._raw.index is not index
+    canvas.show_image(first)
+    assert canvas._raw.index is index  # same stored array: no re-quantisation
+    np.testing.assert_array_equal(canvas.displayed_pixels()[0, :3], [0, 0, 1])

@@ -207,3 +207,10 @@ def test_loader_padding_matches(tmp_path):
     index = StoredIndex.from_stored(image.stored, image.padding)
     presets = image_presets(image.metadata, value_stats(image.stored, image.padding))
     np.testing.assert_array_equal(render(index, default_window(presets)), image.pixels)
+
+
+def test_value_stats_ignore_non_finite_values():
+    stored = np.array([[np.nan, 1.0, 2.0, np.inf, 3.0]], np.float32)
+    stats = value_stats(stored)
+    assert (stats.vmin, stats.vmax) == (1.0, 3.0)
+    assert value_stats(np.full((2, 2), np.nan, np.float32)).vmax == 0.0
