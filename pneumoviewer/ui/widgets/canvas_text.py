@@ -9,7 +9,8 @@ towards the bottom edge). So the right edge is labelled with the first value, th
 with its opposite, the bottom edge with the second value and the top edge with its
 opposite. A PA chest film with ``L\F`` reads R on the left, L on the right, H at the top
 and F at the bottom. Values may combine letters (``"LP"``: oblique) -- each letter is
-reversed. "?" marks what is absent or not understood.
+reversed. "?" marks what is absent. The rule itself lives in core (``core.export.
+orientation_labels``), shared with the PNG export's frame.
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ __all__ = [
     "zoom_text",
 ]
 
-_OPPOSITE = {"A": "P", "P": "A", "L": "R", "R": "L", "H": "F", "F": "H"}
-
 
 @dataclass(frozen=True, slots=True)
 class EdgeLabels:
@@ -42,19 +41,11 @@ class EdgeLabels:
     bottom: str
 
 
-def _direction(value: Any) -> str | None:
-    text = str(value or "").strip().upper()
-    if not text or any(ch not in _OPPOSITE for ch in text):
-        return None
-    return text
-
-
-def _opposite(direction: str) -> str:
-    return "".join(_OPPOSITE[ch] for ch in direction)
-
-
 def edge_labels(orientation: Any) -> EdgeLabels:
     r"""Edge labels from Patient Orientation (see the module docstring).
+
+    The convention has one implementation, :func:`pneumoviewer.core.export.orientation_labels`
+    (the PNG export's frame); this wraps it for the canvas.
 
     Parameters
     ----------
@@ -65,20 +56,15 @@ def edge_labels(orientation: Any) -> EdgeLabels:
     Returns
     -------
     EdgeLabels
-        "?" for any edge whose direction is absent or not made of A/P/L/R/H/F.
+        "?" on every edge when the orientation is absent or malformed.
 
     """
+    from pneumoviewer.core.export import orientation_labels  # PIL: off the startup path
+
     if isinstance(orientation, str):
         orientation = orientation.split("\\")
-    values = list(orientation or ())
-    rows = _direction(values[0]) if len(values) == 2 else None
-    columns = _direction(values[1]) if len(values) == 2 else None
-    return EdgeLabels(
-        left=_opposite(rows) if rows else "?",
-        right=rows or "?",
-        top=_opposite(columns) if columns else "?",
-        bottom=columns or "?",
-    )
+    values = tuple(orientation) if orientation else None
+    return EdgeLabels(**orientation_labels(values))
 
 
 def format_date(value: str | None) -> str | None:
