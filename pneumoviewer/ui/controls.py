@@ -7,7 +7,7 @@ state of its own.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -45,6 +45,33 @@ def _tool(action: QAction, parent: QWidget) -> QToolButton:
     button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
     button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
     return button
+
+
+class _ThresholdKeys(QObject):
+    """Arrow and page keys on the threshold slider step the view model's threshold.
+
+    superqt's float slider ignores them when it has the focus; going through the model also
+    moves the handle and the live label together.
+    """
+
+    STEPS = {
+        Qt.Key.Key_Right: 0.01,
+        Qt.Key.Key_Up: 0.01,
+        Qt.Key.Key_Left: -0.01,
+        Qt.Key.Key_Down: -0.01,
+        Qt.Key.Key_PageUp: 0.05,
+        Qt.Key.Key_PageDown: -0.05,
+    }
+
+    def __init__(self, decision, parent: QObject) -> None:
+        super().__init__(parent)
+        self.decision = decision
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: D102, N802
+        if event.type() == QEvent.Type.KeyPress and event.key() in self.STEPS:
+            self.decision.nudge(self.STEPS[event.key()])
+            return True
+        return False
 
 
 def _swatch(color: tuple[int, int, int]) -> str:
@@ -134,6 +161,10 @@ class ControlsPanel(QWidget):
         self.threshold_slider.setToolTip(
             "Pixels at or above this probability are in the mask (bottom threshold; +/-)"
         )
+        self._threshold_keys = _ThresholdKeys(d, self)
+        for target in (self.threshold_slider, *self.threshold_slider.findChildren(QWidget)):
+            if not isinstance(target, QDoubleSpinBox):  # the value box keeps its own keys
+                target.installEventFilter(self._threshold_keys)
         self.threshold_title = QLabel("Mask threshold", box)
         self._unbind.append(
             bind_value(

@@ -88,13 +88,15 @@ class MetadataPanel(_FormPanel):
 
     def show_metadata(self, image_id: str, path: Path | None, md: Any) -> None:
         """Show one image's metadata (``md`` is an ``XrayMetadata`` or None)."""
+        from pneumoviewer.core.dicom_header import format_age
+
         g = lambda name: getattr(md, name, None)  # noqa: E731
         spacing = g("pixel_spacing")
         rows, cols = g("rows"), g("columns")
         self.set_values(
             {
                 "image_id": image_id,
-                "age": g("patient_age"),
+                "age": format_age(g("patient_age")),
                 "sex": g("patient_sex"),
                 "view": g("view_position"),
                 "modality": g("modality"),
@@ -259,6 +261,11 @@ class ProblemsPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().resizeSection(0, 260)
         self.table.horizontalHeader().setStretchLastSection(True)
+        # Long messages wrap onto more lines instead of being cut at the column's edge.
+        self.table.setWordWrap(True)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.setMinimumHeight(150)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.table)
@@ -279,7 +286,9 @@ class ProblemsPanel(QWidget):
         self.table.insertRow(row)
         self.table.setItem(row, 0, QTableWidgetItem(Path(path).name))
         self.table.item(row, 0).setToolTip(str(path))
-        self.table.setItem(row, 1, QTableWidgetItem(message))
+        item = QTableWidgetItem(message)
+        item.setToolTip(f"{path}\n{message}")
+        self.table.setItem(row, 1, item)
         return True
 
     def count(self) -> int:

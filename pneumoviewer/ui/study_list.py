@@ -82,7 +82,7 @@ class StudyListPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
         metrics = header.fontMetrics()
-        for col, width in zip(range(1, 8), (34, 30, 32, 66, 52, 64, 44), strict=True):
+        for col, width in zip(range(1, 9), (34, 30, 40, 60, 48, 66, 60, 44), strict=True):
             title = self.model.headerData(col, Qt.Orientation.Horizontal)
             header.resizeSection(col, max(width, metrics.horizontalAdvance(title) + 16))
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -112,6 +112,9 @@ class StudyListPanel(QWidget):
         )
         self.triage_button.clicked.connect(self.triage)
         self.view.selectionModel().currentRowChanged.connect(self._on_current)
+        # After a sort (header click, Ctrl+T) or a filter, the selected row stays in view.
+        self.proxy.layoutChanged.connect(self.keep_current_in_view)
+        self.view.horizontalHeader().sortIndicatorChanged.connect(self.keep_current_in_view)
         for sig in (
             self.proxy.rowsInserted,
             self.proxy.rowsRemoved,
@@ -133,6 +136,13 @@ class StudyListPanel(QWidget):
     def triage(self) -> None:
         """Sort by AI probability, descending (most suspicious first)."""
         self.view.sortByColumn(COL_PROB, Qt.SortOrder.DescendingOrder)
+        self.keep_current_in_view()
+
+    def keep_current_in_view(self, *_args) -> None:
+        """Scroll so the selected row is visible (after a sort, a filter or a layout change)."""
+        index = self.view.currentIndex()
+        if index.isValid():
+            self.view.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
 
     def current_id(self) -> str | None:
         """Return the selected image id (None when nothing is selected)."""

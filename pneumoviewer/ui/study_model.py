@@ -19,8 +19,23 @@ from PySide6.QtGui import QColor
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ID_ROLE = Qt.ItemDataRole.UserRole + 2
 
-COLUMNS = ("ImageId", "View", "Sex", "Age", "Truth", "AI prob", "Area", "Dice")
-COL_ID, COL_VIEW, COL_SEX, COL_AGE, COL_TRUTH, COL_PROB, COL_AREA, COL_DICE = range(8)
+COLUMNS = ("ImageId", "View", "Sex", "Age", "Truth", "AI prob", "AI call", "Area", "Dice")
+COL_ID, COL_VIEW, COL_SEX, COL_AGE, COL_TRUTH, COL_PROB, COL_CALL, COL_AREA, COL_DICE = range(9)
+
+#: Colours of the decision states (the read-out uses the same).
+STATE_COLOURS = {
+    "positive": QColor(255, 213, 79),
+    "positive, not localised": QColor(255, 138, 101),
+    "localised, below threshold": QColor(206, 147, 216),
+    "negative": QColor(129, 199, 132),
+}
+#: Sort order of the decision states (most suspicious first when descending).
+STATE_RANK = {
+    "positive": 4.0,
+    "positive, not localised": 3.0,
+    "localised, below threshold": 2.0,
+    "negative": 1.0,
+}
 
 #: State filters offered in the list (label, key).
 STATE_FILTERS = (
@@ -60,11 +75,22 @@ class StudyRow:
 
 
 def _age(metadata: Any) -> float | None:
+    """Age in years for sorting (``age_years`` of the header, else the digits of the text)."""
+    years = getattr(metadata, "age_years", None)
+    if years is not None:
+        return float(years)
     text = getattr(metadata, "patient_age", None)
     if not text:
         return None
     digits = "".join(ch for ch in str(text) if ch.isdigit())
     return float(digits) if digits else None
+
+
+def age_text(metadata: Any) -> str:
+    """Return the age in the one format of the interface (``format_age``: "41 y")."""
+    from pneumoviewer.core.dicom_header import format_age
+
+    return format_age(getattr(metadata, "patient_age", None)) or ""
 
 
 class StudyTableModel(QAbstractTableModel):
@@ -104,6 +130,8 @@ class StudyTableModel(QAbstractTableModel):
                 return QColor(200, 150, 255)
             if col == COL_PROB and row.predicted_positive:
                 return QColor(255, 215, 0)
+            if col == COL_CALL and row.state in STATE_COLOURS:
+                return STATE_COLOURS[row.state]
         if role == Qt.ItemDataRole.ToolTipRole:
             return row.error or str(row.path)
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= COL_AGE:
@@ -120,8 +148,9 @@ class StudyTableModel(QAbstractTableModel):
         if col == COL_SEX:
             return getattr(md, "patient_sex", None) or ""
         if col == COL_AGE:
-            age = _age(md)
-            return "" if age is None else f"{age:.0f}"
+            return age_text(md)
+        if col == COL_CALL:
+            return row.state if row.analysed and row.state else ""
         if col == COL_TRUTH:
             return {True: "positive", False: "negative", None: "unknown"}[row.truth]
         if col == COL_PROB:
@@ -146,6 +175,8 @@ class StudyTableModel(QAbstractTableModel):
             return {True: 1.0, False: 0.0, None: missing}[row.truth]
         if col == COL_PROB:
             return missing if row.probability is None else float(row.probability)
+        if col == COL_CALL:
+            return STATE_RANK.get(row.state or "", missing) if row.analysed else missing
         if col == COL_AREA:
             return missing if row.area is None else float(row.area)
         if col == COL_DICE:

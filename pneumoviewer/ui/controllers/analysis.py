@@ -194,7 +194,9 @@ class AnalysisController(QObject):
         from pneumoviewer.ui.results import results_model_key
 
         if self.store.use_model(results_model_key(info)) or first:  # model or runtime changed
-            self.clear_results()
+            # Results of an older model arrived before this signal (one worker, in order);
+            # a request queued during the load runs on this model: keep it pending.
+            self.clear_results(cancel=False)
             if first:
                 self.apply_model_params(info.params, m.name)
             self.restore_results(self.study_list.model.rows)
@@ -224,16 +226,17 @@ class AnalysisController(QObject):
             self.vm.decision.update(**values)
         self.vm.decision.events.bottom_threshold.emit(self.vm.decision.bottom_threshold, None)
 
-    def clear_results(self) -> None:
-        """Forget every result (new folder or new model)."""
-        self.inference.cancel()
+    def clear_results(self, *, cancel: bool = True) -> None:
+        """Forget every result (new folder; new model with ``cancel=False``)."""
+        if cancel:
+            self.inference.cancel()
+            self.vm.analysis.pending = None
         self.store.clear()
         self.bulk_queue.clear()
         for row in self.study_list.model.rows:
             row.probability = row.area = row.dice = row.predicted = row.state = None
             row.analysed = False
         self.study_list.model.notify_all()
-        self.vm.analysis.pending = None
         self.schedule_summary()
 
     # --- requests -------------------------------------------------------------------------
