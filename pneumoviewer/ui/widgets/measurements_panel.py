@@ -1,8 +1,9 @@
 """Info-panel section: prediction against ground truth in cm² and px, FP/FN pixels, Dice.
 
 The numbers come from :func:`pneumoviewer.core.measurements.compare_masks` (Dice from
-``core.metrics``). Updates are coalesced on a zero-delay timer, so dragging the threshold
-slider pays for one comparison per event-loop turn at most, after the repaint.
+``core.metrics``). Updates are throttled (at most one comparison per
+:data:`UPDATE_INTERVAL_MS`, with the latest masks), so dragging the threshold slider keeps
+its repaint budget and the numbers follow a few times a second.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
 
 from pneumoviewer.core.measurements import MaskComparison, area_cm2, compare_masks, format_area
 
+UPDATE_INTERVAL_MS = 80
 ROWS = ("Ground-truth area", "Predicted area", "False positive", "False negative", "Dice")
 
 
@@ -54,7 +56,7 @@ class MeasurementsPanel(QWidget):
         self._pending: tuple[Any, Any, Any] | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
-        self._timer.setInterval(0)
+        self._timer.setInterval(UPDATE_INTERVAL_MS)
         self._timer.timeout.connect(self._flush)
 
     def schedule(
@@ -63,9 +65,10 @@ class MeasurementsPanel(QWidget):
         truth: np.ndarray | None,
         spacing: tuple[float, float] | None,
     ) -> None:
-        """Show the comparison of these masks soon (coalesced; the latest call wins)."""
+        """Show the comparison of these masks soon (throttled; the latest call wins)."""
         self._pending = (prediction, truth, spacing)
-        self._timer.start()
+        if not self._timer.isActive():
+            self._timer.start()
 
     def show_masks(
         self,
