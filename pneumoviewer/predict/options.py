@@ -57,6 +57,8 @@ class PredictOptions:
         Write annotated PNGs.
     cam : bool
         Also write each image's Grad-CAM heat-map, ``cam/<ImageId>.png`` (#10).
+    dicom : tuple of str
+        DICOM objects to write per image under ``dicom/`` (#9): among seg, sr, gsps, sc.
     overwrite : bool
         Replace existing outputs.
     workers : int
@@ -85,6 +87,7 @@ class PredictOptions:
     tta: bool = False
     png: bool = True
     cam: bool = False
+    dicom: tuple[str, ...] = ()
     overwrite: bool = False
     workers: int = 2
     threads: int | None = None
@@ -109,6 +112,12 @@ def _non_negative(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
+
+
+def _dicom_kinds(text: str) -> tuple[str, ...]:
+    from pneumoviewer.core.dicom_out import kinds_argument  # highdicom: only with --dicom
+
+    return kinds_argument(text)
 
 
 def _positive(text: str) -> int:
@@ -201,6 +210,14 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also write each image's Grad-CAM heat-map of the classifier: cam/<ImageId>.png",
     )
+    parser.add_argument(
+        "--dicom",
+        type=_dicom_kinds,
+        default=(),
+        metavar="KINDS",
+        help="also write DICOM objects per image under dicom/: comma-separated among "
+        "seg,sr,gsps,sc (SEG, TID 1500 SR, GSPS outline, burned-in SC)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument(
         "--workers", type=_positive, default=2, help="threads decoding images ahead (default 2)"
@@ -233,6 +250,7 @@ def from_args(args: argparse.Namespace) -> PredictOptions:
         tta=args.tta,
         png=not args.no_png,
         cam=args.cam,
+        dicom=args.dicom,
         overwrite=args.overwrite,
         workers=args.workers,
         threads=args.threads,

@@ -367,6 +367,30 @@ def run_predict(
         (opts.out / "png").mkdir(exist_ok=True)
     if cam:
         (opts.out / "cam").mkdir(exist_ok=True)
+    dicom_writer = None
+    kinds = tuple(k for k in opts.dicom if has_seg or k != "seg")
+    if len(kinds) < len(opts.dicom):
+        summary.warnings.append("--dicom seg ignored: the model has no segmenter")
+    if kinds:  # #9: SEG / SR / GSPS / SC per image, on the PNG writer thread
+        from pneumoviewer.core.dicom_out import DicomWriter
+
+        dicom_writer = DicomWriter(
+            opts.out / "dicom",
+            kinds=kinds,
+            manifest=engine.manifest,
+            params=params if has_seg else None,
+            decision_threshold=decision,
+            overwrite=opts.overwrite or opts.resume,
+        )
+    dicom_jobs: deque[tuple[Path, Future]] = deque()
+
+    def collect_dicom(limit: int) -> None:
+        while len(dicom_jobs) > limit or (dicom_jobs and dicom_jobs[0][1].done()):
+            path, job = dicom_jobs.popleft()
+            _, message = job.result()
+            if message is not None:
+                problem(path, message)
+
     stream.write_run_manifest(opts.out, settings, complete=False)
     writers = _open_writers(opts.out, has_seg, resume=opts.resume, done=done)
     journal = writers[-1]
@@ -460,6 +484,16 @@ def run_predict(
                 continue
             if cam:  # #10: Grad-CAM (about 3 classifier passes), written here
                 _write_cam(opts, engine, entry, image, problem)
+            if dicom_writer is not None and result.quality != "refused":
+                collect_dicom(_PNG_QUEUE - 1)
+                dicom_jobs.append(
+                    (
+                        entry.path,
+                        png_writer.submit(
+                            dicom_writer.write, entry.path, dec, display=image.pixels
+                        ),
+                    )
+                )
             png_job = None
             if opts.png:
                 drain(_PNG_QUEUE - 1)
@@ -480,6 +514,7 @@ def run_predict(
             finishing.append((result, png_job))
             drain(_PNG_QUEUE - 1 if opts.png else 0)
         drain(0)
+        collect_dicom(0)
     bar.close()
     for w in filter(None, writers):
         w.close()
