@@ -3,7 +3,7 @@
 Usage::
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_viewer_memory.py
-        [--sizes 200 12000] [--reopen 3205] [--model resources/models/demo] [--real 4]
+        [--sizes 200 12000] [--reopen 3205] [--baseline 3205] [--model DIR] [--real 4]
 
 For each size N (one fresh process each, so the peaks do not mix):
 
@@ -143,9 +143,20 @@ def feed(w, image_ids: list[str], templates: list, *, report_every: int = 0) -> 
     return time.perf_counter() - t0
 
 
-def analyse(folder: Path, model: Path, n_real: int, *, stages: list) -> dict:
-    """List ``folder``, analyse ``n_real`` images for real and feed the rest."""
+def analyse(
+    folder: Path, model: Path, n_real: int, *, stages: list, baseline: bool = False
+) -> dict:
+    """List ``folder``, analyse ``n_real`` images for real and feed the rest.
+
+    ``baseline``: the design before #12 -- maps quantised at the image's resolution (1 MiB
+    at 1024²) in a memory-only LRU of 1 GiB, nothing on disk.
+    """
     app, w = make_window(stages)
+    if baseline:
+        from pneumoviewer.ui.results import ResultStore
+
+        w.analysis.store.close()
+        w.analysis.store = ResultStore(disk=None, max_map_bytes=1 << 30)
     t = time.perf_counter()
     w.load_model(model)
     wait_for(w.model_ready)
@@ -164,6 +175,15 @@ def analyse(folder: Path, model: Path, n_real: int, *, stages: list) -> dict:
     real_s = time.perf_counter() - t
     templates = [w.store.get(i) for i in real]
     assert all(tp.prob_u8 is not None for tp in templates)
+    if baseline:  # what the worker sent before: the full-resolution map, quantised
+        from dataclasses import replace
+
+        from pneumoviewer.ui.cache import quantise_probability
+
+        templates = [
+            replace(tp, prob_u8=quantise_probability(tp.full_map()), image_shape=None)
+            for tp in templates
+        ]
     shape = templates[0].prob_u8.shape
     stages.append((f"{n_real} analysed by the model ({real_s:.1f} s), maps {shape}", status_mb()))
     rest = [i for i in ids if i not in set(real)]
@@ -234,7 +254,7 @@ def child_memory(args) -> None:
     from bench_scan import build_folder
 
     folder = build_folder(args.source, args.files)
-    info = analyse(folder, args.model, args.real, stages=stages)
+    info = analyse(folder, args.model, args.real, stages=stages, baseline=args.baseline)
     print(json.dumps({"stages": stages, "info": info, "peak_mb": status_mb()["VmHWM"]}))
 
 
@@ -252,22 +272,39 @@ def child_reopen(args) -> None:
     wait_for(w.model_ready)
     w.vm.analysis.auto = False
     model = w.study_list.model
-    t0 = time.perf_counter()
-    w.open_folder(folder)
-    n = wait_for(w.scan_finished)[0]
-    t_scan = time.perf_counter() - t0
-    wait_until(lambda: all(r.analysed and r.state is not None for r in model.rows))
-    t_cols = time.perf_counter() - t0
+    restore = w.analysis.restore_results
+    spent = [0.0]
+
+    def timed_restore(rows):
+        t = time.perf_counter()
+        n = restore(rows)
+        spent[0] += time.perf_counter() - t
+        return n
+
+    rounds = []
+    for k in range(6):  # alternating: reopen with the results store / the same scan without
+        with_store = k % 2 == 0
+        w.analysis.restore_results = timed_restore if with_store else (lambda rows: 0)
+        spent[0] = 0.0
+        t0 = time.perf_counter()
+        w.open_folder(folder)
+        n = wait_for(w.scan_finished)[0]
+        t_scan = time.perf_counter() - t0
+        if with_store:
+            wait_until(lambda: all(r.analysed and r.state is not None for r in model.rows))
+        t_cols = time.perf_counter() - t0
+        filled = sum(r.analysed for r in model.rows)
+        rounds.append(
+            {"store": with_store, "scan_s": t_scan, "columns_s": t_cols, "restore_s": spent[0],
+             "filled": filled}
+        )  # fmt: skip
+    w.analysis.restore_results = restore
     w.analysis.update_summary()
-    t_summary = time.perf_counter() - t0
     print(
         json.dumps(
             {
                 "images": n,
-                "scan_s": t_scan,
-                "all_columns_s": t_cols,
-                "summary_s": t_summary,
-                "summary_n": None if w.summary is None else w.summary.get("n_analysed"),
+                "rounds": rounds,
                 "predictions_run": w.inference.predictions_run,
                 "map_reads": w.store.disk_reads,
             }
@@ -302,6 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--child", choices=["memory", "reopen", "breakdown"], help=argparse.SUPPRESS)
     ap.add_argument("--files", type=int, default=200, help=argparse.SUPPRESS)
     ap.add_argument("--phase", default="", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--baseline",
+        type=int,
+        default=0,
+        help="also run N images the pre-#12 way (full-size maps, 1 GiB LRU); 0: skip",
+    )
     a = ap.parse_args(argv)
     if a.child == "memory":
         child_memory(a)
@@ -317,15 +360,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"load average before: {os.getloadavg()} on {os.cpu_count()} CPUs")
     common = ["--model", str(a.model), "--real", str(a.real), "--source", str(a.source)]
-    r = run_child(["--child", "breakdown", *common], dict(os.environ))
-    print("\n== where the memory before any analysis goes (no window; one step at a time) ==")
-    print_stages(r["stages"])
+    if a.sizes:
+        r = run_child(["--child", "breakdown", *common], dict(os.environ))
+        print("\n== where the memory before any analysis goes (no window; one step at a time) ==")
+        print_stages(r["stages"])
     peaks = {}
     for n in a.sizes:
         env = dict(os.environ, PNEUMOVIEWER_RESULTS_DIR=tempfile.mkdtemp(prefix="pv_mem_"))
         r = run_child(["--child", "memory", "--files", str(n), *common], env)
         peaks[n] = r["peak_mb"]
         print(f"\n== {n} images: peak RSS {r['peak_mb']:.0f} MB ==")
+        print_stages(r["stages"])
+        print("  " + json.dumps(r["info"]))
+    if a.baseline and a.child is None:
+        env = dict(os.environ, PNEUMOVIEWER_RESULTS_DIR=tempfile.mkdtemp(prefix="pv_mem_"))
+        r = run_child(
+            ["--child", "memory", "--files", str(a.baseline), "--baseline", "1", *common], env
+        )
+        print(f"\n== baseline (before #12: 1024² uint8 maps, 1 GiB LRU), {a.baseline} images: "
+              f"peak RSS {r['peak_mb']:.0f} MB ==")  # fmt: skip
         print_stages(r["stages"])
         print("  " + json.dumps(r["info"]))
     if len(peaks) >= 2:
@@ -340,14 +393,24 @@ def main(argv: list[str] | None = None) -> int:
         args = ["--child", "reopen", "--files", str(a.reopen), *common]
         first = run_child([*args, "--phase", "analyse"], env)
         print(f"\nreopen: analysed {json.dumps(first['info'])}")
-        for k in range(2):
-            r = run_child([*args, "--phase", "reopen"], env)
-            print(
-                f"reopen #{k + 1} of {r['images']} analysed images: every AI column in "
-                f"{r['all_columns_s']:.2f} s (scan {r['scan_s']:.2f} s, summary "
-                f"{r['summary_s']:.2f} s), models run {r['predictions_run']}, maps read "
-                f"{r['map_reads']} (target < 2 s)"
-            )
+        r = run_child([*args, "--phase", "reopen"], env)
+        import statistics
+
+        with_store = [x for x in r["rounds"] if x["store"]]
+        without = [x for x in r["rounds"] if not x["store"]]
+        cols = statistics.median(x["columns_s"] for x in with_store)
+        scan = statistics.median(x["scan_s"] for x in without)
+        inside = statistics.median(x["restore_s"] for x in with_store)
+        print(
+            f"reopen of {r['images']} analysed images, 3 rounds each, alternating: every AI "
+            f"column filled in {cols:.2f} s (median; rows filled "
+            f"{with_store[0]['filled']}); the same folder listed without the store "
+            f"{scan:.2f} s; time inside restore {inside:.3f} s; ratio {cols / scan:.2f}; "
+            f"models run {r['predictions_run']}, maps read {r['map_reads']} (target < 2 s)"
+        )
+        for x in r["rounds"]:
+            print("  " + json.dumps({k: round(v, 3) if isinstance(v, float) else v
+                                     for k, v in x.items()}))  # fmt: skip
     return 0
 
 
