@@ -9,14 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pneumoviewer.core.quality import (
-    Quality,
-    QualityResult,
-    Reason,
-    _refuse,
-    _size_reasons,
-    _warn,
-)
+from pneumoviewer.core.quality import Quality, QualityResult, Reason, _refuse, _warn
+from pneumoviewer.core.quality_header import _size_reasons
 
 __all__ = ["check_pixels", "orientation_scores"]
 
