@@ -48,12 +48,10 @@ from pneumoviewer.core.dicom_objects import (
     VERDICT_CONCEPT,
     DicomExportError,
     SeriesPlan,
-    build_gsps,
-    build_sc,
     build_seg,
     build_sr,
-    summary_line,
 )
+from pneumoviewer.core.dicom_present import build_gsps, build_sc, summary_line
 from pneumoviewer.core.readings import AIContext, Reading, ai_context_from_manifest
 
 __all__ = [
