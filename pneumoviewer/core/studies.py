@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +46,7 @@ __all__ = [
     "PICTURE_SUFFIXES",
     "ScanProblem",
     "StudyEntry",
+    "load_any",
     "load_entry",
     "scan_folder",
 ]
@@ -319,8 +320,33 @@ def load_entry(entry: StudyEntry, *, failures: list[DicomReadError] | None = Non
         The error of ``entry.path`` when no copy decodes.
 
     """
+    return load_any(entry.paths, failures=failures)
+
+
+def load_any(
+    paths: Sequence[str | os.PathLike], *, failures: list[DicomReadError] | None = None
+) -> XrayImage:
+    """Decode the first of ``paths`` that decodes (the copies of one image, listed file first).
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        At least one file; e.g. ``(entry.path, *entry.alternates)``.
+    failures : list or None
+        See :func:`load_entry`.
+
+    Returns
+    -------
+    XrayImage
+
+    Raises
+    ------
+    DicomReadError
+        The first file's error when none decodes.
+
+    """
     errors: list[DicomReadError] = []
-    for path in entry.paths:
+    for path in paths:
         try:
             image = load_xray(path)
         except DicomReadError as exc:
@@ -329,4 +355,6 @@ def load_entry(entry: StudyEntry, *, failures: list[DicomReadError] | None = Non
         if failures is not None:
             failures.extend(errors)
         return image
+    if not errors:
+        raise ValueError("load_any needs at least one path")
     raise errors[0]

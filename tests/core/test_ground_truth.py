@@ -216,3 +216,14 @@ def test_damaged_gzip_is_a_plain_message_with_the_detail_logged(tmp_path, caplog
             read_rle_csv(path)
     assert str(info.value) == f"{path}: the compressed file is damaged or incomplete"
     assert info.value.detail and any(info.value.detail in r.getMessage() for r in caplog.records)
+
+
+def test_check_reports_one_images_bad_row_without_decoding(tmp_path):
+    path = _write(tmp_path, "good,1 2\nbad,1 2\nbad,1 2 3\nneg,-1\n")
+    table = read_rle_csv(path)
+    assert table.check("good", SHAPE) is None and table.check("neg", SHAPE) is None
+    assert table.check("unknown", SHAPE) is None
+    problem = table.check("bad", SHAPE)
+    assert isinstance(problem, RLEError) and problem.image_id == "bad"
+    assert str(problem) == str(table.lookup("bad", SHAPE).problem)
+    assert table.check("good", (1, 2)) is not None  # runs past a 2-pixel image

@@ -262,3 +262,19 @@ def test_load_entry_raises_the_listed_files_error_when_no_copy_decodes(tmp_path,
     assert info.value.path.name == "a.dcm" and failures == []
     assert "damaged" in info.value.message and "libjpeg" not in str(info.value)
     assert info.value.detail  # the decoder's own text is kept for the log
+
+
+def test_load_any_takes_the_first_copy_that_decodes(tmp_path, samples_dir):
+    from pneumoviewer.core.studies import load_any
+
+    data = sorted(samples_dir.glob("*.dcm"))[0].read_bytes()
+    (tmp_path / "bad.dcm").write_bytes(_damage_jpeg_start(data))
+    (tmp_path / "good.dcm").write_bytes(data)
+    failures: list = []
+    image = load_any([tmp_path / "bad.dcm", tmp_path / "good.dcm"], failures=failures)
+    assert image.path.name == "good.dcm" and [f.path.name for f in failures] == ["bad.dcm"]
+    with pytest.raises(DicomReadError) as info:
+        load_any([tmp_path / "bad.dcm", tmp_path / "missing.dcm"])
+    assert info.value.path.name == "bad.dcm"
+    with pytest.raises(ValueError):
+        load_any([])
