@@ -131,6 +131,7 @@ class LoadRequest:
     path: Path
     clahe_params: Any = None
     ground_truth: Any = None
+    alternates: tuple[Path, ...] = ()  # copies with the same image id, tried when path fails
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,8 +186,8 @@ class LoaderWorker(WorkerThread):
             self._cond.notify_all()
 
     def run(self) -> None:  # noqa: D102
-        from pneumoviewer.core.dicom_io import load_xray
         from pneumoviewer.core.preprocessing import ClaheParams, clahe
+        from pneumoviewer.core.studies import load_any
 
         while True:
             with self._cond:
@@ -198,12 +199,13 @@ class LoaderWorker(WorkerThread):
             t0 = time.perf_counter()
             self.served += 1
             try:
-                image = load_xray(req.path)
+                image = load_any((req.path, *req.alternates))
                 enhanced = clahe(image.pixels, req.clahe_params or ClaheParams())
                 truth = None
                 gt = req.ground_truth
-                if gt is not None and image.image_id in gt:
-                    truth = gt.mask(image.image_id, image.pixels.shape)
+                found = gt.lookup(image.image_id, image.pixels.shape) if gt is not None else None
+                if found is not None:  # a bad row: no truth (listed when the scan found it)
+                    truth = found.mask
                 self.loaded.emit(
                     LoadedImage(
                         req.generation,

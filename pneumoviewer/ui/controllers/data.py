@@ -83,6 +83,7 @@ class DataController(QObject):
         self.gt_csv_override = Path(gt_csv) if gt_csv else None
         self.folder: Path | None = None
         self.ground_truth = None
+        self.alternates: dict[str, list[Path]] = {}  # image id -> its duplicates (the scan's)
         self.generation = 0
         self.scan_generation = 0
         self.stale_dropped = 0
@@ -128,6 +129,7 @@ class DataController(QObject):
         self.vm.show(None)
         self.pixel_cache.clear()
         self.truth_cache.clear()
+        self.alternates = {}
         self.study_list.model.clear()
         self.problems.clear()
         self._problems_shown_once = False
@@ -136,6 +138,8 @@ class DataController(QObject):
         if gt_path is not None:
             try:
                 self.ground_truth = read_rle_csv(gt_path)
+                for bad in self.ground_truth.problems:  # lines skipped; the rest is used
+                    self.report_problem(bad.path, f"line {bad.line}: {bad.problem}")
             except Exception as exc:  # noqa: BLE001 - a bad CSV must not stop browsing
                 self.report_problem(Path(gt_path), f"ground truth not used: {exc}")
         self.gt_name = Path(gt_path).name if self.ground_truth is not None else ""
@@ -172,7 +176,14 @@ class DataController(QObject):
             if isinstance(item, ScanProblem):
                 self.report_problem(item.path, item.message)
                 continue
+            self.alternates[item.image_id] = item.alternates  # the scan appends duplicates
             truth = gt.is_positive(item.image_id) if gt is not None else None
+            if truth is not None:  # a malformed row blanks this image's truth only (listed)
+                md = item.metadata
+                bad = gt.check(item.image_id, (md.rows or 1024, md.columns or 1024))
+                if bad is not None:
+                    truth = None
+                    self.report_problem(item.path, f"ground truth not used for this image: {bad}")
             rows.append(StudyRow(item.image_id, item.path, item.metadata, truth))
         self.study_list.model.append_rows(rows)
         if self.current_id is None and self.study_list.proxy.rowCount():
@@ -220,6 +231,7 @@ class DataController(QObject):
                 row.path,
                 clahe_params=self.clahe_params(),
                 ground_truth=self.ground_truth,
+                alternates=tuple(self.alternates.get(image_id, ())),
             )
         )
 
@@ -260,7 +272,8 @@ class DataController(QObject):
             row = self.study_list.model.get(image_id)
             md = None if row is None else row.metadata
             shape = (getattr(md, "rows", 1024) or 1024, getattr(md, "columns", 1024) or 1024)
-            mask = self.ground_truth.mask(image_id, shape)
+            found = self.ground_truth.lookup(image_id, shape)  # None mask for a bad row
+            mask = None if found is None else found.mask
             self.truth_cache.put(image_id, mask)
         return mask
 

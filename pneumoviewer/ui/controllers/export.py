@@ -213,9 +213,8 @@ class ExportController(QObject):
 
         def write(job: ExportJob, image: Any) -> None:
             shape = image.pixels.shape
-            truth = (
-                gt.mask(image.image_id, shape) if gt is not None and image.image_id in gt else None
-            )
+            found = gt.lookup(image.image_id, shape) if gt is not None else None
+            truth = None if found is None else found.mask  # None for a malformed row
             prob = None
             if job.prob_u8 is not None:  # kept at the model's size: resampled as on screen
                 prob = upsample_probability(job.prob_u8, shape)
