@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from pneumoviewer.core.quality import (
+from pneumoviewer.core.quality_types import (
     DEFAULT_INTENDED_USE,
     IntendedUse,
     QualityResult,

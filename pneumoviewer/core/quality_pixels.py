@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pneumoviewer.core.quality import Quality, QualityResult, Reason, _refuse, _warn
 from pneumoviewer.core.quality_header import _size_reasons
+from pneumoviewer.core.quality_types import Quality, QualityResult, Reason, _refuse, _warn
 
 __all__ = ["check_pixels", "orientation_scores"]
 
