@@ -29,6 +29,23 @@ _EDGE_STYLE = (
 )
 
 
+def escape(text: str) -> str:
+    """Escape ``&``, ``<`` and ``>`` for rich text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def legend_html(entries: list[tuple[str, tuple[int, int, int]]], note: str = "") -> str:
+    """Rich text of the overlay legend: a colour swatch per ``(label, (r, g, b))``, a note."""
+    rows = "".join(
+        f'<tr><td><span style="color:rgb{tuple(c)}; font-size:15px;">■</span></td>'
+        f"<td>&nbsp;{escape(label)}</td></tr>"
+        for label, c in entries
+    )
+    if note:
+        rows += f'<tr><td></td><td style="color:#b0b6be">&nbsp;{escape(note)}</td></tr>'
+    return f"<table cellspacing=0 cellpadding=1>{rows}</table>"
+
+
 def _label(host: QWidget, name: str, style: str) -> QLabel:
     label = QLabel(host)
     label.setObjectName(name)
