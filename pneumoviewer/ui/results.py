@@ -110,9 +110,22 @@ def engine_runtime(engine: Any) -> str:
 
 def stats_key(params: Any, decision_threshold: float, truth_rows: Iterable[str] | None) -> str:
     """Key of the numbers (area, Dice, label) of one image: parameters + its ground truth."""
-    truth = "none" if truth_rows is None else "\n".join(truth_rows)
-    text = f"{params!r}|{decision_threshold!r}|{truth}"
-    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:20]
+    return stats_keyer(params, decision_threshold)(truth_rows)
+
+
+def stats_keyer(params: Any, decision_threshold: float) -> Callable[[Iterable[str] | None], str]:
+    """Return ``truth_rows -> key`` for fixed parameters (the part shared by every image once).
+
+    ``stats_keyer(p, t)(rows) == stats_key(p, t, rows)``.
+    """
+    prefix = hashlib.sha1(f"{params!r}|{decision_threshold!r}|".encode(), usedforsecurity=False)
+
+    def key(truth_rows: Iterable[str] | None) -> str:
+        h = prefix.copy()
+        h.update(b"none" if truth_rows is None else "\n".join(truth_rows).encode())
+        return h.hexdigest()[:20]
+
+    return key
 
 
 class ResultStore:
@@ -169,7 +182,7 @@ class ResultStore:
 
     def register(self, image_id: str, path: str | os.PathLike) -> None:
         """Tell the store where ``image_id`` lives (its identity is read on first use)."""
-        self._paths[image_id] = Path(path)
+        self._paths[image_id] = path if isinstance(path, Path) else Path(path)
         self._keys.pop(image_id, None)
 
     def _image_key(self, image_id: str) -> str | None:

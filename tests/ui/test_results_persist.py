@@ -200,3 +200,12 @@ def test_runtime_is_part_of_the_model_key(tmp_path):
         for r in (engine_runtime(plain), engine_runtime(fast), engine_runtime(tta))
     }
     assert len(keys) == 3
+
+
+def test_stats_keyer_equals_stats_key():
+    from pneumoviewer.ui.results import stats_keyer
+
+    key = stats_keyer("params", 0.5)
+    for rows in (None, [], ["1 2"], ["1 2", "3 4"]):
+        assert key(rows) == stats_key("params", 0.5, rows)
+    assert key(None) != key([])
