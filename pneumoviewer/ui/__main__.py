@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--screenshot", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--script", default="", help=argparse.SUPPRESS)
     p.add_argument("--probe-startup", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--probe-first-result", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     from pneumoviewer.ui.app import run_viewer
 
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         screenshot=a.screenshot,
         script=a.script,
         probe=a.probe_startup,
+        probe_result=a.probe_first_result,
     )
 
 

@@ -68,6 +68,7 @@ def run_viewer(
     screenshot: Path | None = None,
     script: str = "",
     probe: bool = False,
+    probe_result: bool = False,
 ) -> int:
     """Start the desktop viewer and return the exit code.
 
@@ -90,6 +91,9 @@ def run_viewer(
         (``analyse``, ``analyse_all``, ``clahe``, ``difference``, ``down``, ``outline``).
     probe : bool
         Hidden option: print startup timing as JSON after the first paint and quit.
+    probe_result : bool
+        Hidden option: load the model, wait for the first AI result painted by itself (no
+        key press), print the timings as JSON and quit.
 
     Returns
     -------
@@ -118,16 +122,41 @@ def run_viewer(
     window.show()
     window.open_folder(Path(folder) if folder else pneumoviewer.SAMPLES_DIR)
 
-    state = {"model_requested": False}
+    state: dict = {"model_requested": False}
 
     def start_model() -> None:
         if model_dir is not None and not state["model_requested"]:
             state["model_requested"] = True
+            state["model_requested_s"] = time.perf_counter() - _T0
             window.load_model(Path(model_dir))
+
+    if probe_result:
+        import json
+
+        def on_ready(_info) -> None:
+            state["model_ready_s"] = time.perf_counter() - _T0
+
+        def on_result() -> None:
+            app.processEvents()  # the overlay is painted
+            t = time.perf_counter() - _T0
+            ready = state.get("model_ready_s", float("nan"))
+            out = {
+                "first_paint_s": state.get("first_paint_s"),
+                "model_requested_s": state.get("model_requested_s"),
+                "model_ready_s": ready,
+                "first_result_painted_s": t,
+                "after_model_ready_s": t - ready,
+            }
+            print(json.dumps(out), flush=True)
+            QTimer.singleShot(0, window.close)
+
+        window.model_ready.connect(on_ready)
+        window.first_result_painted.connect(on_result)
 
     def on_first_image(_image_id: str) -> None:
         window.image_shown.disconnect(on_first_image)
         app.processEvents()  # paint the first image before anything else
+        state["first_paint_s"] = time.perf_counter() - _T0
         if probe:
             import json
 

@@ -43,6 +43,7 @@ class AnalyseImage:
     image_id: str
     pixels: np.ndarray
     automatic: bool = False
+    padding: np.ndarray | None = None  # XrayImage.padding: left out of CLAHE, 0 in the input
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,17 +262,25 @@ class InferenceWorker(WorkerThread):
             self._load_engine(job.model_dir, job.device)
             return
         if isinstance(job, AnalyseImage):
-            self._predict(job.generation, job.image_id, job.pixels, batch=False)
+            self._predict(
+                job.generation, job.image_id, job.pixels, batch=False, padding=job.padding
+            )
             return
         if self.engine is not None:
             from pneumoviewer.core.dicom_io import load_xray
 
             try:
-                pixels = load_xray(job.path).pixels
+                image = load_xray(job.path)
             except Exception as exc:  # noqa: BLE001
                 self.failed.emit(AnalysisFailure(self._batch_generation, job.image_id, str(exc)))
             else:
-                self._predict(self._batch_generation, job.image_id, pixels, batch=True)
+                self._predict(
+                    self._batch_generation,
+                    job.image_id,
+                    image.pixels,
+                    batch=True,
+                    padding=image.padding,
+                )
         self._count_batch_item()
 
     def _count_batch_item(self) -> None:
@@ -296,6 +305,10 @@ class InferenceWorker(WorkerThread):
         except Exception as exc:  # noqa: BLE001 - shown to the user, viewer keeps running
             self.model_failed.emit(ModelFailure(str(model_dir), str(exc)))
             return
+        try:  # first call pays one-off costs (allocator, kernels, thread pools): here, not
+            engine.predict(np.zeros((256, 256), np.uint8), image_id="warm-up")  # on screen
+        except Exception:  # noqa: BLE001 - the real request will report a problem
+            pass
         self.engine = engine
         self._warned = len(engine.warnings)
         for w in engine.warnings:
@@ -312,7 +325,15 @@ class InferenceWorker(WorkerThread):
             )
         )
 
-    def _predict(self, generation: int, image_id: str, pixels: np.ndarray, *, batch: bool) -> None:
+    def _predict(
+        self,
+        generation: int,
+        image_id: str,
+        pixels: np.ndarray,
+        *,
+        batch: bool,
+        padding: np.ndarray | None = None,
+    ) -> None:
         if self.engine is None:
             self.failed.emit(
                 AnalysisFailure(generation, image_id, "No model loaded (Model → Load…)")
@@ -322,7 +343,7 @@ class InferenceWorker(WorkerThread):
 
         self.predictions_run += 1
         try:
-            pred = self.engine.predict(pixels, image_id=image_id)
+            pred = self.engine.predict(pixels, image_id=image_id, padding=padding)
         except Exception as exc:  # noqa: BLE001
             self.failed.emit(
                 AnalysisFailure(generation, image_id, f"{image_id}: analysis failed: {exc}")

@@ -177,6 +177,7 @@ class MainWindow(QMainWindow):
             "Problems", "problems_dock", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea
         )
         self.problems_dock.hide()
+        self.default_dock_sizes()
         self.device_combo = QComboBox(self)
         for label, key in (("Auto", "auto"), ("CPU", "cpu"), ("CUDA", "cuda")):
             self.device_combo.addItem(label, key)
@@ -210,7 +211,7 @@ class MainWindow(QMainWindow):
             report_problem=self.data.report_problem,
             settings=self.settings,
             device_choice=lambda: self.device_combo.currentData(),
-            on_model_changed=self.data.reload_current,
+            on_model_changed=lambda: self.data.reload_current(clahe_params()),
             truth_rows=self._truth_rows,
             parent=self,
         )
@@ -353,7 +354,8 @@ class MainWindow(QMainWindow):
         h, v = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
         self.resizeDocks([self.studies_dock, self.controls_dock], [470, 370], h)
         self.resizeDocks([self.controls_dock, self.info_dock], [600, 260], v)
-        self.resizeDocks([self.problems_dock], [200], v)
+        if self.problems_dock.isVisible():
+            self.resizeDocks([self.problems_dock], [200], v)
 
     def showEvent(self, event) -> None:  # noqa: D102, N802
         super().showEvent(event)

@@ -24,7 +24,8 @@ class ScreenshotDriver(QObject):
     path : Path
         PNG to write.
     script : str
-        Comma-separated steps: ``analyse``, ``analyse_all``, ``clahe``, ``difference``,
+        Comma-separated steps: ``ai`` (wait for the automatic result), ``analyse``,
+        ``analyse_all``, ``clahe``, ``difference``,
         ``down``, ``outline``, ``triage``, ``select:N``, ``threshold:T``, ``tab:N``,
         ``wait:MS``.
     want_model : bool
@@ -59,6 +60,12 @@ class ScreenshotDriver(QObject):
             return
         step = self.steps.pop(0)
         log.info("screenshot step %s", step)
+        if step == "ai":  # AI by itself: wait for the image on screen's result
+            if w.current_id is not None and w.current_id in w.store:
+                QTimer.singleShot(200, self.next_step)
+            else:
+                w.result_arrived.connect(self._once_current_result)
+            return
         if step == "analyse":
             w.result_arrived.connect(self._once_result)
             w.analyse_current()
@@ -92,6 +99,12 @@ class ScreenshotDriver(QObject):
         self.window.result_arrived.disconnect(self._once_result)
         QTimer.singleShot(100, self.next_step)
 
+    def _once_current_result(self, image_id: str) -> None:
+        if image_id != self.window.current_id:
+            return
+        self.window.result_arrived.disconnect(self._once_current_result)
+        QTimer.singleShot(100, self.next_step)
+
     def _once_batch(self, *_args) -> None:
         self.window.batch_done.disconnect(self._once_batch)
         QTimer.singleShot(300, self.next_step)
@@ -113,6 +126,8 @@ class ScreenshotDriver(QObject):
             "show_truth": w.actions["show_truth"].isChecked(),
             "difference": w.actions["difference"].isChecked(),
             "threshold": w.controls.threshold,
+            "auto": w.vm.analysis.auto,
+            "readout": w.vm.analysis.readout.state,
             "analysed": len(w.store),
         }
         path.with_suffix(".json").write_text(json.dumps(state, indent=1))

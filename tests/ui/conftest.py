@@ -45,7 +45,10 @@ def no_leaked_threads():
     problems = leaked_thread_problems(before)
     if problems:
         for t in running_workers():  # do not poison the next tests
-            t.stop()
+            if hasattr(t, "stop"):
+                t.stop()  # a QThread worker
+            else:
+                t.quit()  # a superqt pool worker (scan, export)
         pytest.fail("; ".join(problems))
 
 

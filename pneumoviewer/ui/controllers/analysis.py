@@ -277,7 +277,9 @@ class AnalysisController(QObject):
             self.status.message(f"{li.image_id}: analysed as soon as the model is loaded", 0)
         elif not automatic:
             self.status.message(f"Analysing {li.image_id} …", 0)
-        request = AnalyseImage(self.generation, li.image_id, li.image.pixels, automatic)
+        request = AnalyseImage(
+            self.generation, li.image_id, li.image.pixels, automatic, padding=li.image.padding
+        )
         self.inference.analyse(request)
 
     def analyse_all(self, image_ids: list[str]) -> None:
@@ -486,9 +488,10 @@ class AnalysisController(QObject):
 
     def restore_results(self, rows) -> int:
         """Fill the AI columns of ``rows`` from the results store; queue stale numbers."""
-        from pneumoviewer.ui.results import restore_rows
+        from pneumoviewer.ui.results import restore_rows, stats_keyer
 
-        n, stale = restore_rows(self.store, rows, stats_key_for=self._stats_key)
+        key = stats_keyer(self.vm.decision.params(), self.decision_threshold)
+        n, stale = restore_rows(self.store, rows, stats_key_for=lambda i: key(self.truth_rows(i)))
         if self.store.notice:
             self.status.notice(self.store.notice)
             self.store.notice = None

@@ -91,6 +91,7 @@ class DataController(QObject):
         self.truth_cache = LRUCache(max_items=64)
         self.scan_worker = None
         self._problems_shown_once = False
+        self._clahe_used = None  # CLAHE parameters of the images decoded so far
         self.loader = LoaderWorker(self)
         self.loader.loaded.connect(self._on_loaded)
         self.loader.failed.connect(self._on_load_failed)
@@ -224,12 +225,13 @@ class DataController(QObject):
         if cached is not None:
             self._show_loaded(cached)
             return
+        self._clahe_used = self.clahe_params()
         self.loader.request(
             LoadRequest(
                 self.generation,
                 image_id,
                 row.path,
-                clahe_params=self.clahe_params(),
+                clahe_params=self._clahe_used,
                 ground_truth=self.ground_truth,
                 alternates=tuple(self.alternates.get(image_id, ())),
             )
@@ -254,8 +256,14 @@ class DataController(QObject):
         self.vm.image.loaded = li  # the render and analysis controllers react
         self.image_shown.emit(li.image_id)
 
-    def reload_current(self) -> None:
-        """Forget cached pixels (e.g. new CLAHE parameters) and load the current image again."""
+    def reload_current(self, clahe_params: Any = None) -> None:
+        """Forget cached pixels and load the current image again (new CLAHE parameters).
+
+        With ``clahe_params`` equal to those the image on screen was made with, nothing
+        is reloaded.
+        """
+        if clahe_params is not None and clahe_params == self._clahe_used:
+            return
         self.pixel_cache.clear()
         if self.current_id is not None:
             self.select_image(self.current_id)

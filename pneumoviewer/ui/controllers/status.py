@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
 
 log = logging.getLogger(__name__)
+
+LABEL_WIDTH = 340  # px: a permanent label never pushes the message area off the bar
 
 
 class StatusController:
@@ -40,8 +43,6 @@ class StatusController:
         cancel.setDefaultAction(cancel_action)
         # The message area takes what the permanent labels leave; long labels elide by
         # tooltip instead of pushing the message off screen.
-        for w in (self.notice_label, self.gt_label, self.model_label, self.device_label):
-            w.setMaximumWidth(300)
         for w in (
             self.notice_label,
             self.gt_label,
@@ -72,10 +73,12 @@ class StatusController:
         self.notice_label.show()
 
     def set_label(self, label: QLabel, text: str, *, style: str = "") -> None:
-        """Set a permanent label (full text in its tooltip)."""
-        label.setText(text)
-        label.setToolTip(text)
+        """Set a permanent label, elided in the middle past its width (full text in the tooltip)."""
         label.setStyleSheet(style)
+        metrics = label.fontMetrics()
+        shown = metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, LABEL_WIDTH)
+        label.setText(shown)
+        label.setToolTip(text)
 
     def progress(self, verb: str, done: int, total: int, suffix: str = "") -> None:
         """Show ``verb done/total`` with the bar."""
