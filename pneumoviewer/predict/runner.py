@@ -595,8 +595,10 @@ def _replay(out: Path, summary: PredictSummary, acc) -> set[str]:
                 probability=rec["p"],
                 positive=rec["pos"],
                 dice=rec["dice"],
+                refused=bool(rec.get("refused", False)),
             )
         )
+        summary.n_refused += bool(rec.get("refused", False))
         if rec.get("problem"):
             path, message = rec["problem"]
             summary.problems.append((Path(path), message))

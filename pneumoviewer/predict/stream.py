@@ -100,6 +100,7 @@ class Journal(RowWriter):
             "p": _num(outcome.probability),
             "pos": outcome.positive,
             "dice": _num(outcome.dice),
+            "refused": bool(outcome.refused),  # the input-quality gate (#10)
             "problem": list(problem) if problem else None,
         }
         self.write_text(json.dumps(rec, ensure_ascii=False) + "\n")

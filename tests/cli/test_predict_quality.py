@@ -42,6 +42,9 @@ def result(samples_dir, sample_csv, tiny_model_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("quality_out") / "r"
     argv = ["predict", str(folder), "--out", str(out), "--model", str(tiny_model_dir)]
     rc = main([*argv, "--no-progress", "--no-png", "--cam"])
+    (out / "metrics.json").rename(out / "metrics-first.json")
+    # a resumed run replays the journal: the refused images stay refused
+    assert main([*argv, "--no-progress", "--no-png", "--cam", "--resume"]) == 0
     with (out / "predictions.csv").open(newline="", encoding="utf-8") as f:
         table = {r["ImageId"]: r for r in csv.DictReader(f)}
     return rc, out, table
@@ -72,8 +75,9 @@ def test_refused_left_out_of_submission_and_metrics(result, capsys) -> None:
     with (out / "submission.csv").open(newline="") as f:
         ids = [r["ImageId"] for r in csv.DictReader(f)]
     assert sorted(ids) == sorted([ADULT, CHILD])
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["n_refused"] == 2 and metrics["n_evaluated"] == 2
+    for name in ("metrics-first.json", "metrics.json"):  # the run, and its --resume
+        metrics = json.loads((out / name).read_text())
+        assert metrics["n_refused"] == 2 and metrics["n_evaluated"] == 2
 
 
 def test_cam_png_per_image(result) -> None:
