@@ -149,10 +149,18 @@ class OodStatistics:
         if x.shape[1] != self.mean.shape[0]:
             raise ValueError(f"expected {self.mean.shape[0]} features, got {x.shape[1]}")
         d = x - self.mean.astype(np.float64)
-        d2 = np.einsum("nd,de,ne->n", d, self.precision.astype(np.float64), d)
+        d2 = ((d @ self._precision64()) * d).sum(axis=1)
         out = np.sqrt(np.maximum(d2, 0.0))
         out[~np.isfinite(x).all(axis=1)] = np.inf
         return out
+
+    def _precision64(self) -> np.ndarray:
+        """Return the precision as float64, converted once (8 MB at D = 1024)."""
+        cached = self.__dict__.get("_p64")
+        if cached is None:
+            cached = self.precision.astype(np.float64)
+            self.__dict__["_p64"] = cached
+        return cached
 
     def to_bytes(self) -> bytes:
         """Serialise as safetensors (float32 ``mean`` and ``precision``)."""
