@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pytest
 
 from pneumoviewer.core.dicom_io import load_xray
 from tests.ui.conftest import open_and_wait, show_row_and_wait
@@ -61,3 +62,31 @@ def test_bad_truth_row_and_line_and_damaged_duplicate(
     np.testing.assert_array_equal(
         window.canvas.displayed_pixels(), load_xray(folder / "b_good_copy.dcm").pixels
     )
+
+
+def test_padding_reaches_the_model_as_in_predict(
+    qtbot, window, samples_dir, tiny_model_dir, tmp_path
+):
+    from pneumoviewer.core.inference.engine import InferenceEngine
+    from tests.core import dicom_factory as factory
+
+    sample = load_xray(samples_dir / f"{NEGATIVE}.dcm").pixels
+    pixels = np.full(sample.shape, 65535, dtype=np.uint16)  # a 16-bit film, 120 px border
+    pixels[120:-120, 120:-120] = sample[120:-120, 120:-120].astype(np.uint16) * 200 + 1000
+    folder = tmp_path / "padded"
+    folder.mkdir()
+    path = factory.write_image(folder / "padded.dcm", pixels, padding=65535, sop_uid="1.2.3.77")
+    image = load_xray(path)
+    assert image.padding is not None and image.padding.sum() > 0
+
+    open_and_wait(qtbot, window, folder)
+    with qtbot.waitSignal(
+        window.result_arrived, timeout=60000, check_params_cb=lambda i: i == "1.2.3.77"
+    ):
+        assert window.load_model(tiny_model_dir)  # AI by itself analyses the image on screen
+    shown = window.store.get("1.2.3.77").class_probability
+    engine = InferenceEngine(tiny_model_dir, device="cpu")
+    with_mask = engine.predict(image.pixels, padding=image.padding).class_probability
+    without = engine.predict(image.pixels).class_probability
+    assert abs(with_mask - without) > 1e-4  # the tiny model's CLAHE sees the difference
+    assert shown == pytest.approx(with_mask, abs=1e-5)
