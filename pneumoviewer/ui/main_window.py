@@ -218,6 +218,10 @@ class MainWindow(QMainWindow):
         self.render = RenderController(
             self.vm, canvas=self.canvas, analysis=self.analysis, parent=self
         )
+        for layer in self.render.layers:  # each layer's own controls (recipe: ui/layers)
+            widget = layer.make_controls(self.controls, self.actions)
+            if widget is not None:
+                self.controls.add_layer_controls(widget)
         self.exporter = ExportController(
             self.vm,
             window=self,

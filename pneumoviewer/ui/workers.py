@@ -230,6 +230,7 @@ class ExportJob:
     target: Path
     prob_u8: np.ndarray | None
     class_probability: float | None
+    extras: dict[str, Any] | None = None  # layer data (Scene.extras), taken in the GUI thread
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,6 +70,9 @@ class ExportController(QObject):
         self.clahe_params = clahe_params
         self.worker = None
         self.last_export_dir: Path | None = None
+        #: ``{layer key: image_id -> array | None}``, called in the GUI thread when an
+        #: export starts; the result is the layer's ``Scene.extras[key]`` in the export.
+        self.extra_sources: dict[str, Callable[[str], Any]] = {}
 
     # Dialog hooks (tests replace them) ---------------------------------------------------
     def ask_save_path(self, suggested: Path) -> Path | None:
@@ -146,12 +149,14 @@ class ExportController(QObject):
     def _job(self, image_id: str, target: Path) -> ExportJob:
         row = self.study_list.model.get(image_id)
         res = self.analysis.store.get(image_id)
+        extras = {key: source(image_id) for key, source in self.extra_sources.items()}
         return ExportJob(
             image_id,
             row.path,
             target,
             None if res is None else res.prob_u8,
             None if res is None else res.class_probability,
+            extras=extras,
         )
 
     def start(self, jobs: list[ExportJob], *, existing: list[Path]) -> None:
@@ -194,12 +199,13 @@ class ExportController(QObject):
         from pneumoviewer.core.decision import decide
         from pneumoviewer.core.export import export_annotated_png
         from pneumoviewer.core.metrics import dice
-        from pneumoviewer.core.overlay import style_paints
         from pneumoviewer.core.preprocessing import clahe
         from pneumoviewer.ui.cache import upsample_probability
+        from pneumoviewer.ui.layers import LAYER_TYPES, LayerStack, Scene
 
-        snap = self.vm.snapshot()
-        params, style = snap.decision.params(), snap.overlay.style()
+        snap = self.vm.snapshot()  # the worker reads this copy only
+        params = snap.decision.params()
+        layers = LayerStack([cls(snap) for cls in LAYER_TYPES])  # the screen's layers
         gt, clahe_on, clahe_params = self.data.ground_truth, snap.display.clahe, self.clahe_params()
         info = self.analysis.model_info
         manifest = None if info is None else info.manifest
@@ -229,7 +235,9 @@ class ExportController(QObject):
             if pred is not None and truth is not None:
                 d = float(dice(pred, truth, empty_score=1.0))
             base = clahe(image.pixels, clahe_params) if clahe_on else image.pixels
-            paints = style_paints(shape, ground_truth=truth, prediction=pred, style=style)
+            extras = job.extras or {}
+            scene = Scene(shape, truth=truth, prediction=pred, probability=prob, extras=extras)
+            paints = layers.paints(scene)
             md = image.metadata
             annotation = build_annotation(  # the one builder (core.annotation), as predict
                 image_id=image.image_id,

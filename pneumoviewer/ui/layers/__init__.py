@@ -20,14 +20,19 @@ its controls, nothing else:
      "Layers" box of the controls dock, bound to ``self.state`` with
      :mod:`pneumoviewer.ui.bind` (Qt is imported inside the method only).
 2. Add the class to :data:`LAYER_TYPES` below.
-3. Put the data it draws in ``scene.extras[key]``: the render controller fills
-   ``extras`` from ``RenderController.extra_sources`` (``{key: callable(image_id) ->
-   array | None}``); register yours there from the controller that owns the data.
+3. Data that is not one of the Scene's arrays goes in ``scene.extras[key]``: register
+   ``{key: callable(image_id) -> array | None}`` in ``RenderController.extra_sources``
+   (the screen) and ``ExportController.extra_sources`` (the export; called in the GUI
+   thread when the export starts) from the controller that owns the data.
+4. Controls: ``MainWindow`` puts each layer's ``make_controls`` widget in the Controls
+   dock's "Layers" box; checkable actions for it go in ``ui/actions.py`` and are bound to
+   its state with ``bind_checkable``.
 
 The compositor (:func:`pneumoviewer.core.overlay.compose`) draws the paints of all layers
 in ``order``; the legend (:func:`pneumoviewer.core.overlay.legend`) names every colour
-that appears, overlaps included; the PNG export composes the same paints at full
-resolution, so the layer appears in exports with no extra code.
+that appears, overlaps included; the PNG export builds the same layers on a snapshot of
+the view model (``ViewModel.snapshot``) and composes their paints at full resolution
+(``core.export``), so the layer appears in exports with no extra drawing code.
 """
 
 from __future__ import annotations
