@@ -139,3 +139,54 @@ def test_hidden_and_outlined_layers():
     vm.overlay.show_prediction = True
     rgba, _ = stack.render(_scene())
     assert rgba[:, :, 3].astype(bool).sum() < 64  # outlines, not fills
+
+
+def test_a_new_layer_is_one_class():
+    """The recipe of ui/layers: a heat-map-like layer with its own evented state."""
+    from dataclasses import dataclass
+
+    from psygnal import evented
+
+    from pneumoviewer.core.overlay import RGBAPaint
+    from pneumoviewer.ui.layers import Layer
+
+    @evented
+    @dataclass
+    class HeatState:
+        visible: bool = True
+
+    class HeatLayer(Layer):
+        key, title, order = "heat", "Heat-map", 40
+
+        def __init__(self, vm):
+            super().__init__(vm)
+            self.state = HeatState()
+
+        def paints(self, scene):
+            heat = scene.extras.get(self.key)
+            if heat is None or not self.state.visible:
+                return []
+            rgba = np.zeros((*scene.shape, 4), np.uint8)
+            rgba[..., 0], rgba[..., 3] = 255, heat
+            return [RGBAPaint(rgba, (("Heat-map", (255, 0, 0)),))]
+
+    vm = ViewModel()
+    heat_layer = HeatLayer(vm)
+    stack = LayerStack([*(cls(vm) for cls in LAYER_TYPES), heat_layer])
+    scene = _scene()
+    heat = np.zeros((8, 8), np.uint8)
+    heat[7, 7] = 255
+    repaint = []
+    for signal in heat_layer.watched():
+        signal.connect(lambda *_: repaint.append(1))
+    rgba, entries = stack.render(
+        Scene(scene.shape, scene.truth, scene.prediction, extras={"heat": heat})
+    )
+    assert tuple(rgba[7, 7]) == (255, 0, 0, 255)
+    assert entries[-1] == ("Heat-map", (255, 0, 0)) or ("Heat-map", (255, 0, 0)) in entries
+    heat_layer.state.visible = False
+    assert repaint == [1]
+    rgba, entries = stack.render(
+        Scene(scene.shape, scene.truth, scene.prediction, extras={"heat": heat})
+    )
+    assert rgba[7, 7, 3] == 0 and ("Heat-map", (255, 0, 0)) not in entries
