@@ -158,6 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--intended-use",
         help='JSON, e.g. \'{"age_min": 18, "views": ["PA", "AP"], "modalities": ["CR", "DX"]}\'',
     )
+    p = sub.add_parser(
+        "ood",
+        help="fit a model directory's out-of-distribution statistics (train split; threshold "
+        "on the val split) -- e.g. for a model exported before they existed (#10)",
+    )
+    _data_args(p)
+    p.add_argument("--model", type=Path, required=True, help="exported model directory")
+    p.add_argument("--percentile", type=float, default=99.0, help="threshold percentile")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
     p = sub.add_parser("demo", help="train and export the bundled demo model (CPU)")
     p.add_argument("--samples", type=Path, default=Path("resources/samples"))
     p.add_argument("--out", type=Path, default=Path("resources/models/demo"))
@@ -349,6 +358,15 @@ def run(a: argparse.Namespace) -> int:
             ood_data=ood_data,
         )
         print(f"wrote {a.out} ({', '.join(m.weight_files())})")
+    elif cmd == "ood":  # #10
+        from model_training.ood import fit_ood_from_data
+
+        spec = fit_ood_from_data(a.model, data_config(a), percentile=a.percentile, device=a.device)
+        print(
+            f"wrote {a.model / spec.file}: threshold {spec.threshold:.2f} "
+            f"({spec.percentile:g}th percentile, {spec.threshold_from}; "
+            f"{spec.train_images} training images)"
+        )
     elif cmd == "demo":
         from model_training.demo import DemoConfig, train_demo_model
 

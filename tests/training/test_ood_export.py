@@ -72,3 +72,19 @@ def test_export_without_ood_says_so_and_ood_needs_a_classifier(cls_run, samples_
     assert "OOD check: none (no statistics in this model; the check is skipped)" in m.card_lines()
     rc = main(["export", "--segmenter", str(cls_run), "--out", str(out), "--ood-data", "x"])
     assert rc == 2
+
+
+def test_ood_command_adds_statistics_to_an_existing_model(cls_run, samples_dir, tmp_path, capsys):
+    from model_training.cli import main
+    from pneumoviewer.core.inference.manifest import read_manifest
+
+    out = tmp_path / "old"
+    assert main(["export", "--classifier", str(cls_run), "--out", str(out)]) == 0
+    assert read_manifest(out).ood is None
+    split = str(cls_run / "split.csv")
+    argv = ["ood", "--model", str(out), "--data", str(samples_dir), "--split-csv", split]
+    assert main([*argv, "--percentile", "90"]) == 0
+    m = read_manifest(out)
+    assert m.ood.percentile == 90.0 and m.ood.threshold_from == "validation split"
+    assert f"threshold {m.ood.threshold:.2f}" in capsys.readouterr().out
+    assert (out / "ood.safetensors").is_file()
