@@ -211,6 +211,7 @@ class _Coded:
     index: np.ndarray  # intp (H, W)
     lut: np.ndarray  # uint8 (n, 4)
     members: list[tuple[tuple[str, Color], ...]]  # per index: the classes drawn there
+    code: np.ndarray | None = None  # uint16 (H, W), the same index before widening
 
 
 def _coded(shape: tuple[int, int], paints: Sequence[Paint]) -> _Coded:
@@ -257,7 +258,7 @@ def _coded(shape: tuple[int, int], paints: Sequence[Paint]) -> _Coded:
         lut[i] = _pack(rgb, a)
         members.append(tuple((label, color) for color, _a, label in drawn))
     index = np.zeros(shape, np.intp) if code is None else code.astype(np.intp)
-    return _Coded(index, lut.view(np.uint8).reshape(-1, 4), members)
+    return _Coded(index, lut.view(np.uint8).reshape(-1, 4), members, code)
 
 
 def _blend_rgba_over(out: np.ndarray, paint: RGBAPaint, *, opaque_base: bool) -> None:
@@ -396,9 +397,9 @@ def compose_with_legend(
 def _overlaps(coded: _Coded) -> list[tuple[str, Color]]:
     """Entries for the combinations of two or more coded classes that appear."""
     entries: list[tuple[str, Color]] = []
-    counts = np.bincount(coded.index.ravel(), minlength=len(coded.lut))
+    code = coded.index if coded.code is None else coded.code  # 2 bytes a pixel, not 8
     for i, drawn in enumerate(coded.members):
-        if len(drawn) >= 2 and counts[i]:
+        if len(drawn) >= 2 and np.any(code == i):
             names = " + ".join(label for label, _c in drawn)
             entries.append((f"Overlap ({names})", tuple(int(v) for v in coded.lut[i, :3])))
     return entries

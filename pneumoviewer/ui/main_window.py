@@ -40,6 +40,7 @@ from pneumoviewer.ui.settings import make_settings
 from pneumoviewer.ui.study_list import StudyListPanel
 from pneumoviewer.ui.view_model import ViewModel
 from pneumoviewer.ui.widgets.canvas_wiring import wire_reading_room
+from pneumoviewer.ui.widgets.reading_panel import install_reading
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,13 @@ ACTION_FIELDS = (
     ("show_prediction", "overlay", "show_prediction"),
     ("difference", "overlay", "difference"),
 )
+
+
+class _Busy:
+    """A ``isActive()`` view of a callable (what tests poll for "work pending")."""
+
+    def __init__(self, busy) -> None:
+        self.isActive = busy
 
 
 class KeepArrowKeys(QObject):
@@ -121,6 +129,8 @@ class MainWindow(QMainWindow):
             render=self.render,
             controls=self.controls,
         )
+        # #9: verdicts, note, the reader's mask (dock, Reading menu, File -> Export readings).
+        self.reading = install_reading(self)
         self._arrow_keys_filter = KeepArrowKeys(self)
         for cls in (QAbstractSpinBox, QComboBox, QAbstractSlider):
             for widget in self.findChildren(cls):
@@ -177,6 +187,9 @@ class MainWindow(QMainWindow):
             "Problems", "problems_dock", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea
         )
         self.problems_dock.hide()
+        # Floors that a restored layout cannot go under (columns and the AI box stay legible).
+        self.studies_dock.setMinimumWidth(360)
+        self.controls_dock.setMinimumWidth(330)
         self.default_dock_sizes()
         self.device_combo = QComboBox(self)
         for label, key in (("Auto", "auto"), ("CPU", "cpu"), ("CUDA", "cuda")):
@@ -465,7 +478,10 @@ class MainWindow(QMainWindow):
     folder = property(lambda self: self.data.folder, doc="The open folder.")
     summary = property(lambda self: self.analysis.summary, doc="The folder summary.")
     results_received = property(lambda self: self.analysis.results_received)
-    bulk_timer = property(lambda self: self.analysis.bulk_timer)
+    bulk_timer = property(
+        lambda self: _Busy(self.analysis.bulk_busy),
+        doc="``isActive()``: list rows still being recomputed after a parameter change.",
+    )
     recent = property(lambda self: self.prefs.recent, doc="Recent folders.")
     gt_label = property(lambda self: self.status.gt_label)
     model_label = property(lambda self: self.status.model_label)

@@ -31,6 +31,7 @@ from pneumoviewer.ui.view_model import Readout, clamp_threshold, params_to_value
 log = logging.getLogger(__name__)
 
 BULK_TICK_BUDGET_S = 0.012  # GUI time per tick spent recomputing list columns
+BULK_DELAY_MS = 150  # the other rows are recomputed once the parameters rest this long
 
 
 class AnalysisController(QObject):
@@ -118,6 +119,10 @@ class AnalysisController(QObject):
         self.bulk_timer = QTimer(self)
         self.bulk_timer.setInterval(0)
         self.bulk_timer.timeout.connect(self._bulk_tick)
+        self.bulk_delay = QTimer(self)
+        self.bulk_delay.setSingleShot(True)
+        self.bulk_delay.setInterval(BULK_DELAY_MS)
+        self.bulk_delay.timeout.connect(self.bulk_timer.start)
         self.schedule_summary = qthrottled(self.update_summary, timeout=150, leading=False)
 
         w = InferenceWorker(self)
@@ -415,9 +420,14 @@ class AnalysisController(QObject):
         """Decision parameters moved: refresh the other rows' columns in chunks."""
         current = self.vm.image.image_id
         self.bulk_queue = deque(i for i in self.store.scalars if i != current)
-        if self.bulk_queue and not self.bulk_timer.isActive():
-            self.bulk_timer.start()
+        self.bulk_timer.stop()
+        if self.bulk_queue:  # once the slider rests: no list work on the slider path
+            self.bulk_delay.start()
         self.schedule_summary()
+
+    def bulk_busy(self) -> bool:
+        """Whether other rows still wait to be recomputed for the current parameters."""
+        return self.bulk_delay.isActive() or self.bulk_timer.isActive()
 
     def _bulk_tick(self) -> None:
         t0 = time.perf_counter()
@@ -454,6 +464,7 @@ class AnalysisController(QObject):
     def shutdown(self) -> None:
         """Stop the worker (the image in progress finishes first), close the results store."""
         self.bulk_timer.stop()
+        self.bulk_delay.stop()
         self.inference.cancel()
         self.inference.stop(wait_ms=60_000)
         self.store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
@@ -10,6 +11,14 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
 log = logging.getLogger(__name__)
 
 LABEL_WIDTH = 340  # px: a permanent label never pushes the message area off the bar
+
+
+_UID = re.compile(r"\b\d+(?:\.\d+){5,}\b")
+
+
+def _short_uids(text: str) -> str:
+    """Replace each long dotted UID by "…" and its last two components."""
+    return _UID.sub(lambda m: "…" + ".".join(m.group(0).split(".")[-2:]), text)
 
 
 class StatusController:
@@ -55,9 +64,13 @@ class StatusController:
             bar.addPermanentWidget(w)
 
     def message(self, text: str, ms: int = 8000) -> None:
-        """Show a transient message (its full text also in the tooltip and the log)."""
+        """Show a transient message (its full text also in the tooltip and the log).
+
+        Long DICOM UIDs are shortened to their distinctive end ("…1517875167.222290") so
+        the sentence itself fits next to the permanent labels.
+        """
         log.info("%s", text)
-        self.bar.showMessage(text, ms)
+        self.bar.showMessage(_short_uids(text), ms)
         self.bar.setToolTip(text)
 
     def current_message(self) -> str:
