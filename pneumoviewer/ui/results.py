@@ -6,7 +6,7 @@ widgets). Three layers:
 * ``scalars`` -- one :class:`AnalysisResult` (map None) per analysed image of the folder:
   the list columns, triage order and summary come from these;
 * ``maps`` -- an LRU of uint8 maps **at the segmenter's output size** (64 KiB at 256²),
-  bounded in bytes (64 MiB by default when a disk store backs it);
+  bounded in bytes (32 MiB by default when a disk store backs it);
 * ``disk`` -- :class:`~pneumoviewer.core.results_store.ResultsStore` (SQLite in the user's
   cache directory), keyed by the image's identity and the model key. Every result is
   written as it arrives; reopening a folder reads the scalars of all its images in one
@@ -40,8 +40,9 @@ from pneumoviewer.ui.cache import AnalysisResult, LRUCache, upsample_probability
 
 log = logging.getLogger(__name__)
 
-#: Map budget with a disk store behind the LRU (1,000 maps of 256²; the rest are re-read).
-DEFAULT_MAP_BUDGET = 64 << 20
+#: Map budget with a disk store behind the LRU (512 maps of 256²; the rest are re-read from
+#: disk in well under a millisecond each, so a bigger cache would only cost memory).
+DEFAULT_MAP_BUDGET = 32 << 20
 #: Map budget without one (maps evicted from memory are gone until analysed again).
 MEMORY_ONLY_MAP_BUDGET = 256 << 20
 STATS_FLUSH_ITEMS = 256
@@ -134,7 +135,7 @@ class ResultStore:
     Parameters
     ----------
     max_map_bytes : int or None
-        Memory budget of the LRU of maps (None: 64 MiB with a disk store, else 256 MiB).
+        Memory budget of the LRU of maps (None: 32 MiB with a disk store, else 256 MiB).
     disk : ResultsStore or None
         The persistent store (None: memory only).
 
