@@ -314,8 +314,13 @@ def _read_weights(model_dir: Path, manifest: ModelManifest, name: str, field: st
     }
 
 
-def _load_state(module: nn.Module, state: Mapping[str, torch.Tensor], path: Path) -> None:
-    """Strictly load ``state`` into ``module``; any mismatch raises ModelLoadError."""
+def _load_state(
+    module: nn.Module, state: Mapping[str, torch.Tensor], path: Path, *, assign: bool = False
+) -> None:
+    """Strictly load ``state`` into ``module``; any mismatch raises ModelLoadError.
+
+    ``assign``: the module's tensors become ``state``'s (a module built on the meta device).
+    """
     own = module.state_dict()
 
     def listed(keys: list[str]) -> str:
@@ -341,7 +346,7 @@ def _load_state(module: nn.Module, state: Mapping[str, torch.Tensor], path: Path
             path, "weights do not match the architecture in manifest.json: " + "; ".join(problems)
         )
     try:
-        module.load_state_dict(dict(state), strict=True)
+        module.load_state_dict(dict(state), strict=True, assign=assign)
     except RuntimeError as exc:  # pragma: no cover - checked above
         raise ModelLoadError(path, f"weights do not match the architecture: {exc}") from exc
 
@@ -377,12 +382,18 @@ def load_model_dir(
     for field, spec in (("classifier", manifest.classifier), ("segmenter", manifest.segmenter)):
         if spec is None:
             continue
-        if field == "classifier":
-            net = build_classifier(spec, path=manifest_path)
-        else:
-            net = build_segmenter(spec, path=manifest_path)
+        build = build_classifier if field == "classifier" else build_segmenter
+        # #11 (surgical, helper E): built on the meta device and the file's tensors assigned,
+        # so the weights are not allocated (and randomly initialised) twice at load; an
+        # architecture with non-persistent buffers is built normally instead.
+        with torch.device("meta"):
+            net = build(spec, path=manifest_path)
         path, state = _read_weights(model_dir, manifest, spec.weights, f"{field}.weights")
-        _load_state(net, state, path)
+        _load_state(net, state, path, assign=True)
+        if any(t.is_meta for t in (*net.parameters(), *net.buffers())):
+            net = build(spec, path=manifest_path)
+            _load_state(net, state, path)
+        del state
         net.eval()
         for p in net.parameters():
             p.requires_grad_(False)

@@ -42,6 +42,7 @@ __all__ = [
     "Runner",
     "bf16_supported",
     "cache_root",
+    "default_runtime",
     "make_runner",
     "onnx_file",
     "unavailable_reason",
@@ -115,6 +116,23 @@ def unavailable_reason(name: str) -> str | None:
             return f"{exc.name or name} is not installed (pip install 'pneumoviewer[runtimes]')"
         return None
     return f"unknown runtime {name!r} (choose from {', '.join(RUNTIME_CHOICES)})"
+
+
+#: Environment variable with the default runtime (predict's ``--runtime``, the viewer).
+RUNTIME_ENV = "PNEUMOVIEWER_RUNTIME"
+
+
+def default_runtime(setting: str | None = None) -> str:
+    """Return the runtime to use: ``setting``, else ``$PNEUMOVIEWER_RUNTIME``, else ``auto``.
+
+    Each only when valid and available here. The viewer passes its ``runtime`` setting
+    (settings INI); an unknown or no longer installed runtime falls back to ``auto``
+    instead of failing the model load.
+    """
+    for value in (setting, os.environ.get(RUNTIME_ENV)):
+        if value == "auto" or (value in RUNTIMES and unavailable_reason(value) is None):
+            return value
+    return "auto"
 
 
 def onnx_file(net: nn.Module, *, key: str, input_size: int, in_channels: int) -> Path:
