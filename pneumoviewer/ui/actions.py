@@ -107,6 +107,50 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "show_pixel_value", "Value under the cursor", (), "Stored value and position", True, "View"
     ),
+    # Reading (#9): verdicts, note, the reader's mask tools (ui/controllers/reading.py).
+    ActionSpec("verdict_agree", "&Agree with the AI", ("Y",), "Verdict: agree", True, "Reading"),
+    ActionSpec(
+        "verdict_disagree", "&Disagree with the AI", ("N",), "Verdict: disagree", True, "Reading"
+    ),
+    ActionSpec("verdict_unsure", "&Unsure", ("U",), "Verdict: unsure", True, "Reading"),
+    ActionSpec("edit_note", "&Note…", ("Ctrl+N",), "Type a note on this image", menu="Reading"),
+    ActionSpec(
+        "tool_brush", "&Brush", ("B",), "Paint the reader's mask (B again: pan)", True, "Reading"
+    ),
+    ActionSpec(
+        "tool_eraser", "&Eraser", ("E",), "Erase the reader's mask (E again: pan)", True, "Reading"
+    ),
+    ActionSpec(
+        "tool_polygon",
+        "P&olygon fill",
+        ("O",),
+        "Click the corners, double-click to fill (O again: pan)",
+        True,
+        "Reading",
+    ),
+    ActionSpec("brush_bigger", "Bigger brush", ("]",), "Brush size +2 px", menu="Reading"),
+    ActionSpec("brush_smaller", "Smaller brush", ("[",), "Brush size −2 px", menu="Reading"),
+    ActionSpec(
+        "mask_clear", "&Clear mask", ("Shift+Del",), "Empty the reader's mask", menu="Reading"
+    ),
+    ActionSpec(
+        "mask_reset", "&Reset mask to the AI's", (), "Start again from the AI", menu="Reading"
+    ),
+    ActionSpec("mask_undo", "U&ndo mask edit", ("Ctrl+Z",), "Undo the last edit", menu="Reading"),
+    ActionSpec(
+        "mask_redo",
+        "&Redo mask edit",
+        ("Ctrl+Shift+Z", "Ctrl+Y"),
+        "Redo the last undone edit",
+        menu="Reading",
+    ),
+    ActionSpec(
+        "export_readings",
+        "Export &readings…",
+        (),
+        "readings.csv, reader labels (RLE) and DICOM SEG/SR/GSPS/SC (background)",
+        menu="File",
+    ),
     ActionSpec("load_model", "&Load model…", (), "Pick a model directory", menu="Model"),
     ActionSpec("shortcuts", "&Keyboard shortcuts", ("F1",), "This list", menu="Help"),
     ActionSpec("about", "&About", (), "About pneumoviewer", menu="Help"),
@@ -137,6 +181,8 @@ MOUSE_HELP: tuple[tuple[str, str], ...] = (
     ("Left drag", "Pan"),
     ("Right drag", "Window (left/right) and level (up/down)"),
     ("Drop a folder", "Open it"),
+    ("Left drag (brush/eraser)", "Paint or erase the reader's mask"),
+    ("Click, double-click (polygon)", "Corners, then fill"),
 )
 
 

@@ -19,8 +19,9 @@ from PySide6.QtGui import QColor
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ID_ROLE = Qt.ItemDataRole.UserRole + 2
 
-COLUMNS = ("ImageId", "View", "Sex", "Age", "Truth", "AI prob", "AI call", "Area", "Dice")
+COLUMNS = ("ImageId", "View", "Sex", "Age", "Truth", "AI prob", "AI call", "Area", "Dice", "Read")
 COL_ID, COL_VIEW, COL_SEX, COL_AGE, COL_TRUTH, COL_PROB, COL_CALL, COL_AREA, COL_DICE = range(9)
+COL_READ = 9  # the reader's verdict (#9); empty: unread
 
 #: Colours of the decision states (the read-out uses the same).
 STATE_COLOURS = {
@@ -45,6 +46,8 @@ STATE_FILTERS = (
     ("False negative", "false_negative"),
     ("False positive", "false_positive"),
     ("Not analysed", "not_analysed"),
+    ("Unread", "unread"),
+    ("Read", "read"),
 )
 
 
@@ -63,6 +66,7 @@ class StudyRow:
     error: str | None = None
     predicted: bool | None = None
     state: str | None = None  # the core decision state's text ("positive, not localised")
+    read: str | None = None  # the reader's verdict (#9); None: unread
 
     @property
     def predicted_positive(self) -> bool | None:
@@ -159,6 +163,8 @@ class StudyTableModel(QAbstractTableModel):
             return "" if row.area is None else f"{row.area:,}"
         if col == COL_DICE:
             return "" if row.dice is None or math.isnan(row.dice) else f"{row.dice:.3f}"
+        if col == COL_READ:
+            return row.read or ""
         return ""
 
     @staticmethod
@@ -181,6 +187,8 @@ class StudyTableModel(QAbstractTableModel):
             return missing if row.area is None else float(row.area)
         if col == COL_DICE:
             return missing if row.dice is None or math.isnan(row.dice) else float(row.dice)
+        if col == COL_READ:  # ascending: unread first
+            return 0.0 if row.read is None else 1.0
         return None
 
     # --- editing -----------------------------------------------------------------------
@@ -299,4 +307,8 @@ def state_matches(row: StudyRow, state: str) -> bool:
         return row.truth is False and pred is True
     if state == "not_analysed":
         return not row.analysed
+    if state == "unread":
+        return row.read is None
+    if state == "read":
+        return row.read is not None
     return True

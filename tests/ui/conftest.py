@@ -65,6 +65,22 @@ def isolated_settings(tmp_path: Path, qapp):
     return folder
 
 
+@pytest.fixture(autouse=True)
+def readings_of_samples_in_tmp(tmp_path: Path, monkeypatch):
+    """Keep the viewer's reading file of the bundled samples out of the repository (#9)."""
+    import pneumoviewer.core.readings as readings
+    from tests.conftest import SAMPLES_DIR
+
+    beside = readings.reading_path_for
+
+    def path_for(folder):
+        if Path(folder).resolve() == Path(SAMPLES_DIR).resolve():
+            return tmp_path / "samples-readings.sqlite"
+        return beside(folder)
+
+    monkeypatch.setattr(readings, "reading_path_for", path_for)
+
+
 @pytest.fixture
 def make_window(qtbot, monkeypatch):
     """Factory of main windows; each is closed (workers stopped) at the end of the test."""

@@ -39,9 +39,10 @@ from __future__ import annotations
 
 from pneumoviewer.ui.layers.base import Layer, LayerStack, Scene
 from pneumoviewer.ui.layers.masks import DifferenceLayer, PredictionLayer, TruthLayer
+from pneumoviewer.ui.layers.reader import ReaderLayer
 
 #: The layer classes the viewer builds, in any order (drawn by ``Layer.order``).
-LAYER_TYPES: tuple[type[Layer], ...] = (TruthLayer, PredictionLayer, DifferenceLayer)
+LAYER_TYPES: tuple[type[Layer], ...] = (TruthLayer, PredictionLayer, DifferenceLayer, ReaderLayer)
 
 __all__ = [
     "LAYER_TYPES",
@@ -49,6 +50,7 @@ __all__ = [
     "Layer",
     "LayerStack",
     "PredictionLayer",
+    "ReaderLayer",
     "Scene",
     "TruthLayer",
 ]
