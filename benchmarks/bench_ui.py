@@ -184,7 +184,8 @@ def main() -> None:
     a = ap.parse_args()
     print(f"load average before: {os.getloadavg()} on {os.cpu_count()} CPUs")
 
-    bench_startup(a.startup_repeats)
+    if a.startup_repeats:
+        bench_startup(a.startup_repeats)
     if a.first_result_repeats:
         bench_first_result(a.first_result_repeats, a.model)
 

@@ -374,9 +374,12 @@ class ViewModel:
 
     def auto_analyse_wanted(self, *, analysed: bool) -> bool:
         """Whether the image on screen should be analysed by itself now."""
+        # Automatic requests wait for the model to be ready (results restored from disk
+        # at load time must be able to answer first); an explicit request (A) is queued
+        # behind a load instead (``can_queue``).
         return (
             self.analysis.auto
             and self.image.image_id is not None
-            and self.analysis.can_queue
+            and self.analysis.model_ready
             and not analysed
         )

@@ -53,10 +53,10 @@ def test_image_on_screen_jumps_to_the_front_of_a_batch(qtbot, window, samples_di
     ids = window.study_list.proxy.image_ids()
     order: list[str] = []
     window.result_arrived.connect(order.append)
-    window.vm.analysis.auto = True
     last = ids[-1]
     with qtbot.waitSignal(window.batch_done, timeout=120000) as done:
         window.analysis.analyse_all(ids)  # the last listed image is queued last
+        window.vm.analysis.auto = True
         show_row_and_wait(qtbot, window, last)  # ... but it is on screen now
     assert done.args == [len(ids), len(ids), False]
     assert order.index(last) <= 2  # analysed next, not tenth

@@ -74,7 +74,8 @@ def test_auto_analysis_on_by_default_and_queued_while_loading():
     assert vm.analysis.auto
     assert not vm.auto_analyse_wanted(analysed=False)  # no model
     vm.analysis.model = "loading"
-    assert vm.auto_analyse_wanted(analysed=False)  # queued behind the load
+    assert not vm.auto_analyse_wanted(analysed=False)  # asked again once ready
+    assert vm.analysis.can_queue  # an explicit request (A) is queued behind the load
     vm.analysis.model = "ready"
     assert not vm.auto_analyse_wanted(analysed=True)
     vm.analysis.auto = False

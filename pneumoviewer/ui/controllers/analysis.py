@@ -175,7 +175,6 @@ class AnalysisController(QObject):
         self.status.set_label(self.status.model_label, f"Model: {manifest.name} (loading…)")
         self.load_t0 = time.perf_counter()
         self.inference.load_model(Path(model_dir), self.device_choice())
-        self.maybe_auto_analyse()  # queued behind the load
         return None
 
     def reload_on_device(self) -> None:
@@ -373,12 +372,18 @@ class AnalysisController(QObject):
             prob_map = self.store.float_map(image_id, memoise=image_id == self.vm.image.image_id)
         if prob_map is None and self.has_segmenter():
             return None  # map evicted: keep the row's last numbers
-        return decide(
+        decision = decide(
             class_probability=result.class_probability,
             prob_map=prob_map,
             params=self.vm.decision.params(),
             decision_threshold=self.decision_threshold,
         )
+        row = self.study_list.model.get(image_id)
+        if row is not None and row.withheld:  # #10: refused by the quality gate
+            from pneumoviewer.core.quality import withhold
+
+            decision = withhold(decision)
+        return decision
 
     def update_row(self, image_id: str, *, decision=None, truth=None, notify: bool = True):
         """Put the decision, area and Dice of an analysed image in its row; return Readout."""
@@ -407,9 +412,10 @@ class AnalysisController(QObject):
         run = ""
         if result is not None:
             run = f"{result.device}, {result.seconds * 1000:.0f} ms"
+        withheld = row is not None and row.withheld  # #10: "not assessed: REASON", no number
         return Readout(
-            state=str(decision.state),
-            probability=decision.probability,
+            state=f"not assessed: {row.quality.text}" if withheld else str(decision.state),
+            probability=None if withheld else decision.probability,
             decision_threshold=self.decision_threshold if self.model_info else None,
             area=decision.area,
             dice=d,
@@ -455,6 +461,7 @@ class AnalysisController(QObject):
                     "score": None if result is None else result.class_probability,
                     "positive": bool(row.predicted_positive),
                     "dice": row.dice,
+                    "refused": row.withheld,  # #10: left out of the metrics, counted
                 }
             )
         self.summary = folder_summary(records)
