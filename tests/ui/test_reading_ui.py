@@ -216,8 +216,8 @@ def test_export_readings_writes_readings_csv(qtbot, window, study, tmp_path):
     window.reading.set_verdict("disagree")
     stroke(window, [(100.0, 100.0), (140.0, 120.0)])
     out = tmp_path / "out"
-    window.reading.ask_export_folder = lambda: out
-    with qtbot.waitSignal(window.reading.exported, timeout=60000) as blocker:
+    window.reading.export.ask_export_folder = lambda: out
+    with qtbot.waitSignal(window.reading.export.exported, timeout=60000) as blocker:
         window.actions["export_readings"].trigger()
     result = blocker.args[0]
     assert result.readings == 1
@@ -226,3 +226,37 @@ def test_export_readings_writes_readings_csv(qtbot, window, study, tmp_path):
     assert [(r["ImageId"], r["verdict"]) for r in rows] == [(image_id, "disagree")]
     assert rows[0]["reader"] == window.reading.reader
     assert (out / "readings-rle.csv").exists()
+
+
+def test_reader_mask_starts_as_the_ai_mask_and_keeps_its_edits(
+    qtbot, window, study, tiny_model_dir
+):
+    from tests.ui.conftest import load_model_and_wait
+
+    open_and_wait(qtbot, window, study)
+    image_id = window.current_id
+    with qtbot.waitSignal(
+        window.result_arrived, timeout=60000, check_params_cb=lambda i: i == image_id
+    ):
+        load_model_and_wait(qtbot, window, tiny_model_dir)
+    # A random tiny model: low thresholds and no gate give the AI a mask to start from.
+    window.vm.decision.update(gate_enabled=False, top_threshold=0.01, bottom_threshold=0.01)
+    qtbot.waitUntil(lambda: window.render.prediction is not None and window.render.prediction.any())
+    c = window.reading
+    ai = window.render.prediction.copy()
+    assert ai.any()
+    np.testing.assert_array_equal(c.session.mask, ai)  # untouched: the AI's mask
+    assert c.dice()[0] == pytest.approx(1.0)
+    assert saved(study, image_id) is None  # nothing saved before the reader acts
+    window.reading.set_verdict("agree")
+    reading = saved(study, image_id)
+    assert reading.ai is not None and reading.ai.model_name == window.model_info.manifest.name
+    assert reading.ai.probability == pytest.approx(window.vm.analysis.readout.probability)
+    np.testing.assert_array_equal(reading.ai.mask(), ai)
+    stroke(window, [(500.0, 500.0), (600.0, 500.0)], tool="eraser")
+    edited = c.session.mask.copy()
+    assert edited.sum() < ai.sum() and c.dice()[0] < 1.0
+    window.vm.decision.update(bottom_threshold=0.9, top_threshold=0.9)  # the AI mask changes
+    qtbot.waitUntil(lambda: window.render.prediction is not None)
+    np.testing.assert_array_equal(c.session.mask, edited)  # the reader's edit stays
+    np.testing.assert_array_equal(saved(study, image_id).mask(), edited)

@@ -19,7 +19,8 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QLabel
 
-from pneumoviewer.ui.widgets.reading_draw import BoxRepainter, DrawSurface
+from pneumoviewer.ui.controllers.reading_out import ReadingExporter
+from pneumoviewer.ui.widgets.reading_draw import BoxRepainter, DrawSurface, pg_polyline
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +68,11 @@ class ReadingController(QObject):
     reading_opened(str) : a reading file is in use (its path) or "" (refused / none).
     saved(str) : something of this image was saved (verdict, note or mask).
     mask_changed() : the reader's mask changed (stroke step, edit, new image).
-    exported(object) : ``ReadingsExport`` of File -> Export readings.
     """
 
     reading_opened = Signal(str)
     saved = Signal(str)
     mask_changed = Signal()
-    exported = Signal(object)
-    export_failed = Signal(str)
 
     def __init__(
         self,
@@ -110,7 +108,7 @@ class ReadingController(QObject):
         self._ai_prediction: Any = None  # identity of the AI mask the session started from
         self._ai_dirty = True
         self._last: tuple[float, float] | None = None
-        self.export_worker = None
+        self.export = ReadingExporter(self, status=status, show_error=show_error, parent=self)
         self.label = QLabel("Readings: —")
         self.label.setObjectName("readingsLabel")
         status.bar.addPermanentWidget(self.label)
@@ -478,85 +476,3 @@ class ReadingController(QObject):
 
             vs_ai = float(dice(self.session.mask, ai))
         return vs_ai, self.session.dice_vs_truth(li.truth)
-
-    # --- export ----------------------------------------------------------------------------------
-    def ask_export_folder(self) -> Path | None:
-        """Ask where readings go (tests replace this)."""
-        from PySide6.QtWidgets import QFileDialog
-
-        start = str(self.folder or Path.home())
-        folder = QFileDialog.getExistingDirectory(None, "Export readings to a folder", start)
-        return Path(folder) if folder else None
-
-    def export_readings(self, out_dir: Path | None = None, *, overwrite: bool = False) -> bool:
-        """File -> Export readings: readings.csv, labels and DICOM, on a worker thread."""
-        from pneumoviewer.ui.workers import start_worker
-
-        if self.file is None:
-            self.show_error("Export readings", self.problem or "No reading file is open.")
-            return False
-        if self.export_worker is not None:
-            self.status.message("An export of the readings is running", 5000)
-            return False
-        self.flush_note()
-        out_dir = out_dir or self.ask_export_folder()
-        if out_dir is None:
-            return False
-        self.status.message(f"Exporting readings to {out_dir} …", 0)
-        self.export_worker = start_worker(
-            _export_job,
-            self.file.path,
-            Path(out_dir),
-            overwrite=overwrite,
-            folder=self.folder,
-            returned=self._on_exported,
-            errored=self._on_export_failed,
-        )
-        return True
-
-    def _on_exported(self, result) -> None:
-        self.export_worker = None
-        msg = (
-            f"Exported {result.readings} readings, {result.labels} labels and "
-            f"{len(result.dicom_files)} DICOM files"
-        )
-        if result.written:
-            msg += f" to {Path(result.written[0]).parent}"
-        if result.problems:
-            shown = "; ".join(f"{i}: {m}" for i, m in result.problems[:2])
-            msg += f" · {len(result.problems)} problems ({shown})"
-        self.status.message(msg, 15000)
-        self.exported.emit(result)
-
-    def _on_export_failed(self, exc: BaseException) -> None:
-        self.export_worker = None
-        self.status.message(f"Export of the readings failed: {exc}", 15000)
-        self.show_error("Export readings", str(exc))
-        self.export_failed.emit(str(exc))
-
-
-def _export_job(path: Path, out_dir: Path, *, overwrite: bool, folder: Path | None):
-    """Export the readings (a generator for ``start_worker``; returns the result)."""
-    from pneumoviewer.core.reading_export import export_readings
-
-    yield from ()
-    return export_readings(path, out_dir, overwrite=overwrite, folder=folder)
-
-
-def pg_polyline(canvas):
-    """Return the item of the polygon being drawn (a dashed cyan polyline)."""
-    import pyqtgraph as pg
-    from PySide6.QtCore import Qt as _Qt
-
-    from pneumoviewer.core.reading_annotation import READER_COLOR
-
-    item = pg.PlotDataItem(
-        pen=pg.mkPen(READER_COLOR, width=2, style=_Qt.PenStyle.DashLine),
-        symbol="o",
-        symbolSize=6,
-        symbolBrush=READER_COLOR,
-    )
-    item.setZValue(16)
-    item.hide()
-    canvas.view.addItem(item)
-    return item

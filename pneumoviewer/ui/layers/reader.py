@@ -55,8 +55,8 @@ class ReaderLayer(Layer):
     def paints(self, scene: Scene) -> list[Paint]:  # noqa: D102
         mask = scene.extras.get(self.key)
         s = self.state
-        if mask is None or not s.visible or mask.shape != tuple(scene.shape):
-            return []
+        if mask is None or not s.visible or mask.shape != tuple(scene.shape) or not mask.any():
+            return []  # the legend names only colours that are drawn
         return [MaskPaint(self.title, mask, tuple(s.color), float(s.opacity), bool(s.outline))]
 
     def make_controls(self, parent: Any, actions: dict[str, Any]) -> Any:

@@ -175,3 +175,22 @@ class DrawSurface(pg.GraphicsObject):
             self._on_stroke("begin", xy)
             self._on_stroke("move", xy)
             self._on_stroke("end", xy)
+
+
+def pg_polyline(canvas):
+    """Return the item of the polygon being drawn (a dashed cyan polyline)."""
+    import pyqtgraph as pg
+    from PySide6.QtCore import Qt as _Qt
+
+    from pneumoviewer.core.reading_annotation import READER_COLOR
+
+    item = pg.PlotDataItem(
+        pen=pg.mkPen(READER_COLOR, width=2, style=_Qt.PenStyle.DashLine),
+        symbol="o",
+        symbolSize=6,
+        symbolBrush=READER_COLOR,
+    )
+    item.setZValue(16)
+    item.hide()
+    canvas.view.addItem(item)
+    return item

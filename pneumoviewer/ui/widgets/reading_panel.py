@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import (
     QDockWidget,
     QGridLayout,
@@ -73,8 +73,10 @@ class ReadingPanel(QWidget):
         self.verdict_buttons: dict[str, QToolButton] = {}
         for name, verdict in VERDICT_ACTIONS.items():
             b = QToolButton(verdict_box)
+            actions[name].setIconText(
+                f"{verdict.capitalize()} ({actions[name].shortcut().toString()})"
+            )
             b.setDefaultAction(actions[name])
-            b.setText(f"{verdict.capitalize()} ({actions[name].shortcut().toString()})")
             b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
             row.addWidget(b)
             self.verdict_buttons[verdict] = b
@@ -91,8 +93,10 @@ class ReadingPanel(QWidget):
         self.tool_buttons: dict[str, QToolButton] = {}
         for i, (name, tool) in enumerate(TOOL_ACTIONS.items()):
             b = QToolButton(tools)
+            actions[name].setIconText(
+                f"{tool.capitalize()} ({actions[name].shortcut().toString()})"
+            )
             b.setDefaultAction(actions[name])
-            b.setText(f"{tool.capitalize()} ({actions[name].shortcut().toString()})")
             grid.addWidget(b, 0, i)
             self.tool_buttons[tool] = b
         self.size_spin = QSpinBox(tools)
@@ -164,6 +168,19 @@ class ReadingPanel(QWidget):
         self.dice_label.setText(text)
 
 
+class _CloseFilter(QObject):
+    """Save a pending note and close the reading file when the window closes."""
+
+    def __init__(self, controller: ReadingController, parent: QObject) -> None:
+        super().__init__(parent)
+        self.controller = controller
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: D102, N802
+        if event.type() == QEvent.Type.Close:
+            self.controller.close()
+        return False
+
+
 def install_reading(window) -> ReadingController:
     """Build the reading controller, its dock, menu and actions in ``window`` (MainWindow)."""
     a = window.actions
@@ -207,8 +224,10 @@ def install_reading(window) -> ReadingController:
     a["mask_reset"].triggered.connect(controller.reset_to_ai)
     a["mask_undo"].triggered.connect(controller.undo)
     a["mask_redo"].triggered.connect(controller.redo)
-    a["export_readings"].triggered.connect(lambda: controller.export_readings())
+    a["export_readings"].triggered.connect(lambda: controller.export.export_readings())
     window.data.folder_opened.connect(controller.open_folder)
+    window._reading_close_filter = _CloseFilter(controller, window)
+    window.installEventFilter(window._reading_close_filter)
     window.data.scan_finished.connect(controller.scan_finished)
 
     file_menu = window.recent_menu.parentWidget()
