@@ -145,6 +145,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
         menu="Reading",
     ),
     ActionSpec(
+        "choose_reading_file",
+        "Reading &file…",
+        (),
+        "Save the readings in another file (new, or an existing one of this study)",
+        menu="File",
+    ),
+    ActionSpec(
         "export_readings",
         "Export &readings…",
         (),

@@ -192,6 +192,14 @@ def test_a_reading_file_of_another_study_is_refused_and_left_unchanged(qtbot, wi
     assert "not saved" in window.status.current_message()
     assert path.read_bytes() == before
     assert window.study_list.model.get(window.current_id).read is None
+    # Another reading file can be chosen; the refused one stays as it was.
+    other = study.parent / "mine.sqlite"
+    assert window.reading.choose_file(other)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_U)
+    with ReadingFile(other, study=None, readonly=True) as rf:
+        assert str(rf.get(window.current_id).verdict) == "unsure"
+    assert path.read_bytes() == before
+    assert "mine.sqlite" in window.reading.label.text()
 
 
 def test_a_moved_study_keeps_its_reading_file(qtbot, make_window, study, tmp_path):

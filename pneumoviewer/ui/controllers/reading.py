@@ -133,8 +133,8 @@ class ReadingController(QObject):
         """Whether readings are saved (a reading file is open)."""
         return self.session is not None
 
-    def open_folder(self, folder: Path, image_ids=None) -> bool:
-        """Open the folder's reading file (beside the study); False when refused."""
+    def open_folder(self, folder: Path, image_ids=None, *, path: Path | None = None) -> bool:
+        """Open the folder's reading file (beside the study, or ``path``); False when refused."""
         from pneumoviewer.core.reading_session import ReadingSession
         from pneumoviewer.core.readings import (
             ReadingFile,
@@ -145,9 +145,8 @@ class ReadingController(QObject):
 
         self.close()
         self.folder = Path(folder)
-        path = None
         try:
-            path = reading_path_for(folder)
+            path = Path(path) if path is not None else reading_path_for(folder)
             self.file = ReadingFile(
                 path,
                 study=study_key(folder),
@@ -177,6 +176,28 @@ class ReadingController(QObject):
         if self.vm.image.loaded is not None:
             self.render.refresh()
         return True
+
+    def choose_file(self, path: Path | None = None) -> bool:
+        """Use another reading file for the open folder (File -> Reading file…)."""
+        if self.folder is None:
+            self.status.message("Open a folder first", 5000)
+            return False
+        if path is None:
+            from PySide6.QtWidgets import QFileDialog
+
+            start = str(self.file.path if self.file is not None else self.folder)
+            name, _ = QFileDialog.getSaveFileName(
+                None,
+                "Reading file (new or existing)",
+                start,
+                "Reading files (*.sqlite)",
+                options=QFileDialog.Option.DontConfirmOverwrite,
+            )
+            if not name:
+                return False
+            path = Path(name)
+        ids = {r.image_id for r in self.study_list.model.rows}
+        return self.open_folder(self.folder, ids, path=path)
 
     def scan_finished(self, _n: int = 0) -> None:
         """Retry a file refused as "another study" with the image ids (a moved study)."""

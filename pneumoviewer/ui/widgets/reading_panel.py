@@ -225,13 +225,16 @@ def install_reading(window) -> ReadingController:
     a["mask_undo"].triggered.connect(controller.undo)
     a["mask_redo"].triggered.connect(controller.redo)
     a["export_readings"].triggered.connect(lambda: controller.export.export_readings())
+    a["choose_reading_file"].triggered.connect(lambda: controller.choose_file())
     window.data.folder_opened.connect(controller.open_folder)
     window._reading_close_filter = _CloseFilter(controller, window)
     window.installEventFilter(window._reading_close_filter)
     window.data.scan_finished.connect(controller.scan_finished)
 
     file_menu = window.recent_menu.parentWidget()
+    file_menu.insertAction(a["quit"], a["choose_reading_file"])
     file_menu.insertAction(a["quit"], a["export_readings"])
+    file_menu.insertSeparator(a["quit"])
     bar = window.menuBar()
     menu = QMenu("&Reading", bar)
     for group in (
