@@ -315,6 +315,9 @@ def run_predict(
     from pneumoviewer.core.studies import ScanProblem, load_entry, scan_folder
 
     t0 = time.perf_counter()
+    from pneumoviewer.predict.memory import fix_mmap_threshold
+
+    fix_mmap_threshold()  # flat memory over long runs (#11 §3)
     summary = PredictSummary()
     if not opts.folder.is_dir():
         raise UsageError(f"{opts.folder}: folder not found")
