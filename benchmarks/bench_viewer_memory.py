@@ -129,8 +129,8 @@ def feed(w, image_ids: list[str], templates: list, *, report_every: int = 0) -> 
     t0 = time.perf_counter()
     for n, image_id in enumerate(image_ids):
         t = templates[n % len(templates)]
-        out = InferenceOutput(
-            w.analysis.generation, image_id, t.class_probability, t.prob_u8, t.device,
+        out = InferenceOutput(  # a new array per result, as from the worker
+            w.analysis.generation, image_id, t.class_probability, t.prob_u8.copy(), t.device,
             t.seconds, True, image_shape=t.image_shape, score=t.score,
         )  # fmt: skip
         w.inference.result.emit(out)  # the same slot the worker's results reach
