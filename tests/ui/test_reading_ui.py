@@ -268,3 +268,53 @@ def test_reader_mask_starts_as_the_ai_mask_and_keeps_its_edits(
     qtbot.waitUntil(lambda: window.render.prediction is not None)
     np.testing.assert_array_equal(c.session.mask, edited)  # the reader's edit stays
     np.testing.assert_array_equal(saved(study, image_id).mask(), edited)
+
+
+KILLED_VIEWER = r"""
+import os, signal, sys
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from pathlib import Path
+from PySide6.QtCore import QEventLoop, QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+from pneumoviewer.ui.main_window import MainWindow
+
+app = QApplication([])
+QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, sys.argv[2])
+w = MainWindow(QSettings(sys.argv[2] + "/s.ini", QSettings.Format.IniFormat))
+w.show()
+loop = QEventLoop()
+w.image_shown.connect(lambda *_: loop.quit())
+QTimer.singleShot(60000, loop.quit)
+w.open_folder(Path(sys.argv[1]))
+loop.exec()
+c = w.reading
+c.set_verdict("disagree")
+c.set_tool("brush")
+for phase, xy in (("begin", (50.0, 60.0)), ("move", (90.0, 60.0)), ("end", (90.0, 60.0))):
+    c._on_stroke(phase, xy)
+print(w.current_id, int(c.session.mask.sum()), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_viewer_loses_neither_the_verdict_nor_the_stroke(study, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    settings = tmp_path / "killed-settings"
+    settings.mkdir()
+    home = {k: str(tmp_path / k.lower()) for k in ("XDG_CACHE_HOME", "XDG_DATA_HOME")}
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_VIEWER, str(study), str(settings)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, **home},  # the viewer's caches stay in tmp
+    )
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    image_id, pixels = proc.stdout.split()
+    reading = saved(study, image_id)
+    assert str(reading.verdict) == "disagree"
+    assert int(reading.mask().sum()) == int(pixels) > 0
