@@ -18,6 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from pneumoviewer.core.probability_map import (  # noqa: F401  (re-exported for the viewer)
+    dequantise_probability,
+    quantise_probability,
+    upsample_probability,
+)
+
 
 class LRUCache:
     """Least-recently-used mapping bounded by item count and/or total bytes.
@@ -93,66 +99,6 @@ class LRUCache:
     def keys(self) -> list[Hashable]:
         """Return the keys, least recently used first."""
         return list(self._data)
-
-
-def quantise_probability(prob: np.ndarray) -> np.ndarray:
-    """Quantise a probability map to uint8.
-
-    Parameters
-    ----------
-    prob : np.ndarray
-        float (H, W) in [0, 1].
-
-    Returns
-    -------
-    np.ndarray
-        uint8 (H, W), ``round(clip(prob, 0, 1) * 255)``.
-
-    """
-    return np.rint(np.clip(prob, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-def dequantise_probability(prob_u8: np.ndarray) -> np.ndarray:
-    """Return the float32 (H, W) map of a uint8 quantised one (``u8 / 255``)."""
-    return prob_u8.astype(np.float32) * np.float32(1.0 / 255.0)
-
-
-def upsample_probability(map_u8: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Full-resolution float32 map from a model-size uint8 one.
-
-    The engine's arithmetic order (bilinear resize of the float map, clip, quantise) applied
-    to the stored map: ``dequantise(quantise(resize_probability(dequantise(map_u8),
-    shape)))``. Each value differs from the one the engine's own full-resolution map
-    quantises to by at most one uint8 level (1/255): the stored map is within 1/510 of the
-    model's, bilinear weights are convex so the resized values stay within 1/510, and both
-    are rounded to the same ``k/255`` grid.
-
-    Parameters
-    ----------
-    map_u8 : np.ndarray
-        uint8 (h, w), the stored map at the model's output size.
-    shape : tuple of int
-        ``(H, W)`` of the image.
-
-    Returns
-    -------
-    np.ndarray
-        float32 (H, W), values ``k/255``, C-contiguous.
-
-    """
-    from pneumoviewer.core.preprocessing import resize_probability
-
-    if map_u8.shape == tuple(shape):
-        return dequantise_probability(map_u8)
-    full = resize_probability(dequantise_probability(map_u8), shape)
-    # quantise + dequantise in place: bit-identical to dequantise(quantise(full)) (the same
-    # float32 operations) without four temporaries of 4 MB (page faults cost ~10 ms each
-    # on a loaded machine)
-    np.clip(full, 0.0, 1.0, out=full)
-    np.multiply(full, np.float32(255.0), out=full)
-    np.rint(full, out=full)
-    np.multiply(full, np.float32(1.0 / 255.0), out=full)
-    return full
 
 
 @dataclass(frozen=True, slots=True)

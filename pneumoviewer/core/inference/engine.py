@@ -34,7 +34,8 @@ from pneumoviewer.core.inference.manifest import (
 )
 from pneumoviewer.core.inference.models import load_model_dir
 from pneumoviewer.core.postprocessing import PostprocessParams
-from pneumoviewer.core.preprocessing import clahe, resize_probability, to_model_input
+from pneumoviewer.core.preprocessing import clahe, to_model_input
+from pneumoviewer.core.probability_map import quantise_probability, upsample_probability
 
 __all__ = ["InferenceEngine", "Prediction", "platt_probability", "scores_to_probability"]
 
@@ -85,7 +86,7 @@ class Prediction:
     map_at_model_size : numpy.ndarray or None
         float32, shape (s, s) of the segmenter's output, values in [0, 1]: the map before
         it is resized to the image (``probability_map`` is
-        ``clip(resize_probability(map_at_model_size, (H, W)), 0, 1)``). The viewer keeps
+        ``upsample_probability(quantise_probability(map_at_model_size), (H, W))``). The viewer keeps
         this one (64 KB as uint8 at 256²); None without a segmenter.
 
     """
@@ -460,9 +461,12 @@ class InferenceEngine:
             probs, scores = p_all, s_all
         maps = [None] * n
         if prob is not None:
-            maps = [resize_probability(prob[i], img.shape) for i, img in enumerate(images)]
-            for m in maps:
-                np.clip(m, 0.0, 1.0, out=m)
+            # The one map representation (core.probability_map): uint8 at the model's size,
+            # upsampled; the viewer keeps the same uint8 map, so both threshold one map.
+            maps = [
+                upsample_probability(quantise_probability(prob[i]), img.shape)
+                for i, img in enumerate(images)
+            ]
         seconds = (time.perf_counter() - t0) / n
         return [
             Prediction(
