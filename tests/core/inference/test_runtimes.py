@@ -194,3 +194,17 @@ def test_cache_folder_from_env(tmp_path, monkeypatch):
     monkeypatch.setattr(platformdirs, "user_cache_dir", fake)
     assert cache_root() == tmp_path / "user-cache" / "pneumoviewer" / "runtimes"
     assert seen == ["pneumoviewer"]
+
+
+def test_default_runtime_setting_then_env_then_auto(monkeypatch):
+    from pneumoviewer.core.inference.runtimes import default_runtime
+
+    monkeypatch.delenv("PNEUMOVIEWER_RUNTIME", raising=False)
+    assert default_runtime(None) == "auto"
+    assert default_runtime("torch") == "torch"
+    assert default_runtime("no-such-runtime") == "auto"
+    monkeypatch.setenv("PNEUMOVIEWER_RUNTIME", "torch")
+    assert default_runtime(None) == "torch"
+    assert default_runtime("auto") == "auto"  # the setting wins over the environment
+    monkeypatch.setattr("pneumoviewer.core.inference.runtimes._cpu_flags", lambda: {"avx2"})
+    assert default_runtime("torch-bf16") == "torch"  # not native here: the next choice
