@@ -101,6 +101,29 @@ ACTIONS: tuple[ActionSpec, ...] = (
         True,
         "View",
     ),
+    ActionSpec(
+        "heatmap",
+        "&Heat-map (Grad-CAM)",
+        ("H",),
+        "Show where the classifier looked (computed on demand for the image on screen)",
+        True,
+        "View",
+    ),
+    ActionSpec(
+        "heatmap_all",
+        "Heat-maps for all listed",
+        (),
+        "Compute the heat-map of every listed image (background)",
+        menu="Analysis",
+    ),
+    ActionSpec(
+        "quality_override",
+        "Assess anyway (override the quality gate)",
+        (),
+        "Show the AI answer of this image although the input-quality gate refused it",
+        True,
+        "Analysis",
+    ),
     ActionSpec("show_orientation", "Orientation labels", (), "Edge letters", True, "View"),
     ActionSpec("show_patient", "Age, sex, view, date", (), "Patient corner", True, "View"),
     ActionSpec("show_zoom", "Zoom %", (), "Zoom in the status corner", True, "View"),
@@ -180,6 +203,7 @@ SHORT_TEXT = {
     "invert": "Invert",
     "lock_view": "Lock W/L + zoom",
     "ruler": "Ruler",
+    "heatmap": "Heat-map",
 }
 
 #: Mouse gestures listed with the shortcuts (not actions).

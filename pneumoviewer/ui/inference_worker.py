@@ -46,6 +46,20 @@ class AnalyseImage:
     padding: np.ndarray | None = None  # XrayImage.padding: left out of CLAHE, 0 in the input
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class HeatmapRequest:
+    """Compute the Grad-CAM heat-map of one image (#10, on demand).
+
+    ``pixels`` (and ``padding``) of the image on screen, else the file at ``path`` is
+    decoded in the worker (heat-maps for every listed image, only when asked).
+    """
+
+    image_id: str
+    pixels: np.ndarray | None = None
+    padding: np.ndarray | None = None
+    path: Path | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class BatchItem:
     """One image of Analyse all (decoded in the worker)."""
@@ -73,6 +87,17 @@ class InferenceOutput:
     batch: bool
     image_shape: tuple[int, int] | None = None
     score: float | None = None
+    quality: Any = None  # #10: QualityResult of the OOD rule (+ pixel rules in a batch)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class HeatmapOutput:
+    """A computed heat-map (#10): float32 (H, W) in [0, 1], or None and why not."""
+
+    image_id: str
+    cam: np.ndarray | None
+    seconds: float
+    message: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +160,7 @@ class InferenceWorker(WorkerThread):
     progress(object) : :class:`BatchProgress`.
     batch_finished(object) : :class:`BatchFinished`.
     notice(str) : e.g. CUDA fell back to the CPU.
+    heatmap(object) : :class:`HeatmapOutput` (#10).
     """
 
     model_loaded = Signal(object)
@@ -144,6 +170,7 @@ class InferenceWorker(WorkerThread):
     progress = Signal(object)
     batch_finished = Signal(object)
     notice = Signal(str)
+    heatmap = Signal(object)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -151,6 +178,7 @@ class InferenceWorker(WorkerThread):
         self._load: LoadModel | None = None
         self._single: AnalyseImage | None = None
         self._batch: deque[BatchItem] = deque()
+        self._heat: deque[HeatmapRequest] = deque()  # #10: after the image on screen
         self._batch_total = 0
         self._batch_done = 0
         self._batch_t0 = 0.0
@@ -196,11 +224,27 @@ class InferenceWorker(WorkerThread):
             self._batch_generation = generation
             self._cond.notify_all()
 
+    def request_heatmap(self, request: HeatmapRequest, *, first: bool = True) -> None:
+        """Queue a heat-map (one per image; ``first``: ahead of the others, the screen's)."""
+        with self._cond:
+            self._heat = deque(r for r in self._heat if r.image_id != request.image_id)
+            if first:
+                self._heat.appendleft(request)
+            else:
+                self._heat.append(request)
+            self._cond.notify_all()
+
+    def cancel_heatmaps(self) -> None:
+        """Drop the queued heat-maps (the one in progress finishes)."""
+        with self._cond:
+            self._heat.clear()
+
     def cancel(self) -> None:
         """Drop the queued batch (the image in progress finishes) and the pending single."""
         with self._cond:
             self._cancel = True
             self._batch.clear()
+            self._heat.clear()
             self._single = None
             self._cond.notify_all()
 
@@ -217,6 +261,7 @@ class InferenceWorker(WorkerThread):
                     self._load is None
                     and self._single is None
                     and not self._batch
+                    and not self._heat
                     and not self._stopping
                     and not self._cancel
                 ):
@@ -226,13 +271,15 @@ class InferenceWorker(WorkerThread):
                 if self._cancel:
                     self._finish_batch(cancelled=True)
                     continue
-                job: LoadModel | AnalyseImage | BatchItem
+                job: LoadModel | AnalyseImage | BatchItem | HeatmapRequest
                 in_batch = False
                 if self._load is not None:
                     job, self._load = self._load, None
                 elif self._single is not None:
                     job, self._single = self._single, None
                     in_batch = self._take_from_batch(job.image_id)
+                elif self._heat:
+                    job = self._heat.popleft()
                 else:
                     job = self._batch.popleft()
             try:
@@ -257,9 +304,12 @@ class InferenceWorker(WorkerThread):
             self.batch_finished.emit(BatchFinished(self._batch_done, self._batch_total, cancelled))
         self._batch_total = self._batch_done = 0
 
-    def _do(self, job: LoadModel | AnalyseImage | BatchItem) -> None:
+    def _do(self, job: LoadModel | AnalyseImage | BatchItem | HeatmapRequest) -> None:
         if isinstance(job, LoadModel):
             self._load_engine(job.model_dir, job.device)
+            return
+        if isinstance(job, HeatmapRequest):
+            self._heatmap(job)
             return
         if isinstance(job, AnalyseImage):
             self._predict(
@@ -300,8 +350,11 @@ class InferenceWorker(WorkerThread):
         t0 = time.perf_counter()
         try:
             from pneumoviewer.core.inference.engine import InferenceEngine
+            from pneumoviewer.core.inference.runtimes import default_runtime  # #11
+            from pneumoviewer.ui.settings import make_settings, read_value
 
-            engine = InferenceEngine(model_dir, device=device)
+            runtime = default_runtime(read_value(make_settings(), "runtime", None, str))
+            engine = InferenceEngine(model_dir, device=device, runtime=runtime)
         except Exception as exc:  # noqa: BLE001 - shown to the user, viewer keeps running
             self.model_failed.emit(ModelFailure(str(model_dir), str(exc)))
             return
@@ -358,9 +411,46 @@ class InferenceWorker(WorkerThread):
             prob = quantise_probability(pred.probability_map if small is None else small)
             score = float(np.rint(np.clip(pred.probability_map.max(), 0.0, 1.0) * 255.0)) / 255.0
         cp = None if pred.class_probability is None else float(pred.class_probability)
+        quality = self._quality(pixels, padding, pred, batch=batch)
         self.result.emit(
             InferenceOutput(
                 generation, image_id, cp, prob, pred.device, float(pred.seconds), batch,
                 image_shape=tuple(pixels.shape), score=cp if cp is not None else score,
+                quality=quality,
             )
         )  # fmt: skip
+
+    def _quality(self, pixels: np.ndarray, padding, pred, *, batch: bool):
+        """#10: the OOD rule of an analysed image, plus the pixel rules in a batch.
+
+        The image on screen had its pixel rules at load; header rules run at scan time.
+        """
+        from pneumoviewer.core.quality import check_ood, check_pixels, combine
+
+        parts = [check_pixels(pixels, padding=padding)] if batch else []
+        features = getattr(pred, "features", None)
+        if features is not None:
+            ood = getattr(self.engine, "ood", None)
+            parts.append(check_ood(None, None) if ood is None else ood.check(features)[1])
+        return combine(*parts)
+
+    def _heatmap(self, job: HeatmapRequest) -> None:
+        """#10: Grad-CAM of one image (captum, gradients on: not under inference_mode)."""
+        t0 = time.perf_counter()
+        if self.engine is None:
+            self.heatmap.emit(HeatmapOutput(job.image_id, None, 0.0, "No model loaded"))
+            return
+        try:
+            pixels, padding = job.pixels, job.padding
+            if pixels is None:
+                from pneumoviewer.core.dicom_io import load_xray
+
+                image = load_xray(job.path)
+                pixels, padding = image.pixels, image.padding
+            cam = self.engine.heatmap(pixels, padding=padding)
+        except Exception as exc:  # noqa: BLE001 - e.g. a model without a classifier
+            message = f"{job.image_id}: no heat-map: {exc}"
+            self.heatmap.emit(HeatmapOutput(job.image_id, None, time.perf_counter() - t0, message))
+            return
+        cam = np.asarray(cam, np.float32)
+        self.heatmap.emit(HeatmapOutput(job.image_id, cam, time.perf_counter() - t0))

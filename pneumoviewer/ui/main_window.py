@@ -245,6 +245,7 @@ class MainWindow(QMainWindow):
             clahe_params=clahe_params,
             parent=self,
         )
+        self._build_quality_and_heatmaps()
         self.recent_menu = self.menuBar().addMenu("&File").addMenu("Open &recent")
         self.prefs = SettingsController(
             self.vm,
@@ -253,6 +254,18 @@ class MainWindow(QMainWindow):
             recent_menu=self.recent_menu,
             open_folder=self.open_folder,
         )
+
+    def _build_quality_and_heatmaps(self) -> None:
+        """#10: the input-quality gate per image and the heat-map layer's requests."""
+        from pneumoviewer.ui.controllers.heatmap import HeatmapController
+        from pneumoviewer.ui.controllers.quality import QualityController
+
+        common = {"study_list": self.study_list, "analysis": self.analysis}
+        common |= {"render": self.render, "exporter": self.exporter, "status": self.status}
+        self.quality = QualityController(
+            self.vm, canvas=self.canvas, actions=self.actions, parent=self, **common
+        )
+        self.heatmaps = HeatmapController(self.vm, actions=self.actions, parent=self, **common)
 
     def _build_menus(self) -> None:
         a, bar = self.actions, self.menuBar()
@@ -264,7 +277,9 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
         view = self.view_menu = bar.addMenu("&View")
-        for name in ("contrast", "invert", "show_truth", "show_prediction", "difference"):
+        for name in (
+            "contrast", "invert", "show_truth", "show_prediction", "difference", "heatmap"
+        ):  # fmt: skip
             view.addAction(a[name])
         view.addSeparator()
         for name in ("fit", "one_to_one", "reset_levels", "lock_view"):
@@ -281,6 +296,9 @@ class MainWindow(QMainWindow):
         analysis = bar.addMenu("&Analysis")
         for name in ("analyse", "analyse_all", "cancel", "threshold_up", "threshold_down"):
             analysis.addAction(a[name])
+        analysis.addSeparator()
+        analysis.addAction(a["quality_override"])  # #10
+        analysis.addAction(a["heatmap_all"])
         model = bar.addMenu("&Model")
         model.addAction(a["load_model"])
         help_menu = bar.addMenu("&Help")
@@ -303,6 +321,7 @@ class MainWindow(QMainWindow):
             "show_truth",
             "show_prediction",
             "difference",
+            "heatmap",
             None,
             "export_png",
         ):

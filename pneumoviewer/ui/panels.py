@@ -236,6 +236,11 @@ class SummaryPanel(_FormPanel):
                 "counts": (
                     f"{summary['n_evaluated']} evaluated of {summary['n_analysed']} analysed "
                     f"({summary['n_truth_positive']} positive)"
+                    + (  # #10: refused by the quality gate, left out of the metrics
+                        f"; {summary['n_refused']} not assessed (quality)"
+                        if summary.get("n_refused")
+                        else ""
+                    )
                 ),
                 "accuracy": f(summary.get("accuracy")),
                 "sensitivity": f(summary.get("sensitivity")),

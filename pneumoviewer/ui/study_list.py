@@ -82,7 +82,8 @@ class StudyListPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
         metrics = header.fontMetrics()
-        for col, width in zip(range(1, 10), (34, 30, 40, 60, 48, 66, 60, 44, 40), strict=True):
+        widths = (34, 30, 40, 60, 48, 66, 60, 44, 40, 70)  # ... Read, Quality (#10)
+        for col, width in zip(range(1, 11), widths, strict=True):
             title = self.model.headerData(col, Qt.Orientation.Horizontal)
             header.resizeSection(col, max(width, metrics.horizontalAdvance(title) + 16))
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)

@@ -19,9 +19,20 @@ from PySide6.QtGui import QColor
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ID_ROLE = Qt.ItemDataRole.UserRole + 2
 
-COLUMNS = ("ImageId", "View", "Sex", "Age", "Truth", "AI prob", "AI call", "Area", "Dice", "Read")
+COLUMNS = (
+    "ImageId", "View", "Sex", "Age", "Truth", "AI prob", "AI call", "Area", "Dice", "Read",
+    "Quality",
+)  # fmt: skip
 COL_ID, COL_VIEW, COL_SEX, COL_AGE, COL_TRUTH, COL_PROB, COL_CALL, COL_AREA, COL_DICE = range(9)
 COL_READ = 9  # the reader's verdict (#9); empty: unread
+COL_QUALITY = 10  # the input-quality gate (#10): ok / warn / refused, override marked
+
+#: Colours of the quality levels (list column; the banner on the image uses the same).
+QUALITY_COLOURS = {
+    "warn": QColor(255, 193, 7),
+    "refused": QColor(239, 83, 80),
+    "override": QColor(144, 202, 249),
+}
 
 #: Colours of the decision states (the read-out uses the same).
 STATE_COLOURS = {
@@ -46,6 +57,8 @@ STATE_FILTERS = (
     ("False negative", "false_negative"),
     ("False positive", "false_positive"),
     ("Not analysed", "not_analysed"),
+    ("Quality: warn or refused", "quality_flagged"),
+    ("Quality: refused", "quality_refused"),
     ("Unread", "unread"),
     ("Read", "read"),
 )
@@ -67,11 +80,26 @@ class StudyRow:
     predicted: bool | None = None
     state: str | None = None  # the core decision state's text ("positive, not localised")
     read: str | None = None  # the reader's verdict (#9); None: unread
+    quality: Any = None  # #10: core QualityResult (header, + pixels once loaded, + OOD)
+    quality_override: bool = False  # #10: the reader asked for the AI answer anyway
+
+    @property
+    def withheld(self) -> bool:
+        """The AI answer is withheld: refused by the quality gate and not overridden (#10)."""
+        return self.quality is not None and self.quality.refused and not self.quality_override
+
+    def quality_text(self) -> str:
+        """Return the Quality column's text: "ok", "warn: REASON", "refused: REASON"..."""
+        if self.quality is None:
+            return ""
+        if self.quality.refused and self.quality_override:
+            return f"override (refused: {self.quality.text})"
+        return str(self.quality)
 
     @property
     def predicted_positive(self) -> bool | None:
         """Post-processed mask non-empty (classifier label without a map); None before."""
-        if not self.analysed:
+        if not self.analysed or self.withheld:
             return None
         if self.predicted is not None:
             return self.predicted
@@ -134,9 +162,16 @@ class StudyTableModel(QAbstractTableModel):
                 return QColor(200, 150, 255)
             if col == COL_PROB and row.predicted_positive:
                 return QColor(255, 215, 0)
+            if col in (COL_CALL, COL_QUALITY) and row.withheld:
+                return QUALITY_COLOURS["refused"]
             if col == COL_CALL and row.state in STATE_COLOURS:
                 return STATE_COLOURS[row.state]
+            if col == COL_QUALITY and row.quality is not None:
+                key = "override" if row.quality_override else str(row.quality.level)
+                return QUALITY_COLOURS.get(key)
         if role == Qt.ItemDataRole.ToolTipRole:
+            if col in (COL_CALL, COL_QUALITY) and row.quality is not None and not row.error:
+                return row.quality_text() or str(row.path)
             return row.error or str(row.path)
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= COL_AGE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -154,11 +189,17 @@ class StudyTableModel(QAbstractTableModel):
         if col == COL_AGE:
             return age_text(md)
         if col == COL_CALL:
+            if row.analysed and row.withheld:  # #10: never a call for a refused image
+                return f"not assessed: {row.quality.text}"
             return row.state if row.analysed and row.state else ""
+        if col == COL_QUALITY:
+            return row.quality_text()
         if col == COL_TRUTH:
             return {True: "positive", False: "negative", None: "unknown"}[row.truth]
         if col == COL_PROB:
-            return "" if row.probability is None else f"{row.probability:.3f}"
+            if row.probability is None or row.withheld:
+                return ""
+            return f"{row.probability:.3f}"
         if col == COL_AREA:
             return "" if row.area is None else f"{row.area:,}"
         if col == COL_DICE:
@@ -180,7 +221,11 @@ class StudyTableModel(QAbstractTableModel):
         if col == COL_TRUTH:
             return {True: 1.0, False: 0.0, None: missing}[row.truth]
         if col == COL_PROB:
-            return missing if row.probability is None else float(row.probability)
+            if row.probability is None or row.withheld:
+                return missing
+            return float(row.probability)
+        if col == COL_QUALITY:  # descending: refused first
+            return missing if row.quality is None else float(row.quality.level.rank)
         if col == COL_CALL:
             return STATE_RANK.get(row.state or "", missing) if row.analysed else missing
         if col == COL_AREA:
@@ -307,6 +352,10 @@ def state_matches(row: StudyRow, state: str) -> bool:
         return row.truth is False and pred is True
     if state == "not_analysed":
         return not row.analysed
+    if state == "quality_flagged":
+        return row.quality is not None and row.quality.level.rank > 0
+    if state == "quality_refused":
+        return row.quality is not None and row.quality.refused
     if state == "unread":
         return row.read is None
     if state == "read":

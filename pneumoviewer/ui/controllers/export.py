@@ -230,12 +230,17 @@ class ExportController(QObject):
                 params=params,
                 decision_threshold=decision_threshold,
             )
+            extras = job.extras or {}
+            quality = None
+            if "quality" in extras:  # #10: the gate, as on screen (ui/controllers/quality.py)
+                from pneumoviewer.ui.controllers.quality import export_quality
+
+                quality, decision = export_quality(extras["quality"], image, decision)
             pred = decision.mask
             d = None
             if pred is not None and truth is not None:
                 d = float(dice(pred, truth, empty_score=1.0))
             base = clahe(image.pixels, clahe_params) if clahe_on else image.pixels
-            extras = job.extras or {}
             scene = Scene(shape, truth=truth, prediction=pred, probability=prob, extras=extras)
             paints = layers.paints(scene)
             md = image.metadata
@@ -252,6 +257,7 @@ class ExportController(QObject):
                 shape=shape,
                 orientation=getattr(md, "patient_orientation", None),
                 pixel_spacing=getattr(md, "pixel_spacing", None),
+                quality=quality,
             )
             export_annotated_png(
                 job.target, base, paints=paints, annotation=annotation, overwrite=overwrite

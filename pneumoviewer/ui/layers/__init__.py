@@ -38,15 +38,19 @@ the view model (``ViewModel.snapshot``) and composes their paints at full resolu
 from __future__ import annotations
 
 from pneumoviewer.ui.layers.base import Layer, LayerStack, Scene
+from pneumoviewer.ui.layers.heatmap import HeatmapLayer
 from pneumoviewer.ui.layers.masks import DifferenceLayer, PredictionLayer, TruthLayer
 from pneumoviewer.ui.layers.reader import ReaderLayer
 
 #: The layer classes the viewer builds, in any order (drawn by ``Layer.order``).
-LAYER_TYPES: tuple[type[Layer], ...] = (TruthLayer, PredictionLayer, DifferenceLayer, ReaderLayer)
+LAYER_TYPES: tuple[type[Layer], ...] = (
+    TruthLayer, PredictionLayer, DifferenceLayer, ReaderLayer, HeatmapLayer,
+)  # fmt: skip
 
 __all__ = [
     "LAYER_TYPES",
     "DifferenceLayer",
+    "HeatmapLayer",
     "Layer",
     "LayerStack",
     "PredictionLayer",
