@@ -125,6 +125,9 @@ def test_brush_eraser_polygon_undo_redo_and_dice(qtbot, window, study):
     if li.truth is not None:
         assert vs_truth == pytest.approx(float(dice(c.session.mask, li.truth)))
         assert f"{vs_truth:.3f}" in window.reading_panel.dice_label.text()
+    # The PNG export draws the saved reader's mask through the same layer.
+    job = window.exporter._job(image_id, study.parent / "x.png")
+    np.testing.assert_array_equal(job.extras["reader"], saved(study, image_id).mask())
     # Clear: an empty mask is saved ("no pneumothorax").
     qtbot.keyClick(window.canvas, Qt.Key.Key_Delete, Qt.KeyboardModifier.ShiftModifier)
     assert saved(study, image_id).mask().sum() == 0
@@ -255,6 +258,13 @@ def test_reader_mask_starts_as_the_ai_mask_and_keeps_its_edits(
     assert ai.any()
     np.testing.assert_array_equal(c.session.mask, ai)  # untouched: the AI's mask
     assert c.dice()[0] == pytest.approx(1.0)
+    # Untouched and no tool: not drawn over the AI's own mask; a tool shows it.
+    scene = window.render.scene(window.vm.image.loaded, window.render.prediction)
+    assert scene.extras["reader"] is None
+    c.set_tool("brush")
+    scene = window.render.scene(window.vm.image.loaded, window.render.prediction)
+    np.testing.assert_array_equal(scene.extras["reader"], ai)
+    c.set_tool("")
     assert saved(study, image_id) is None  # nothing saved before the reader acts
     window.reading.set_verdict("agree")
     reading = saved(study, image_id)

@@ -295,7 +295,18 @@ class ReadingController(QObject):
             self._open_image(li)
         elif not self._touched and self.render.prediction is not self._ai_prediction:
             self._follow_ai(self.render.prediction)
+        if not self._touched and not self.tool:
+            return None  # an untouched mask is the AI's: drawn once a tool is picked
         return self.session.mask
+
+    def saved_mask(self, image_id: str):
+        """Return the reader's saved mask of ``image_id`` (the PNG export's reader layer)."""
+        if self.file is None:
+            return None
+        if self.session is not None and self.session.image_id == image_id and self._touched:
+            return self.session.mask.copy()
+        reading = self.file.get(image_id)
+        return None if reading is None else reading.mask()
 
     def _mark_ai_dirty(self) -> None:
         self._ai_dirty = True
@@ -391,7 +402,9 @@ class ReadingController(QObject):
     def set_tool(self, tool: str) -> None:
         """Activate "brush", "eraser", "polygon" or "" (pan/zoom/window as usual)."""
         self.finish_polygon(cancel=True)
-        self.tool = tool if tool in TOOLS else ""
+        before, self.tool = self.tool, tool if tool in TOOLS else ""
+        if bool(before) != bool(self.tool) and not self._touched:
+            self.render.refresh()  # show (or hide) the untouched reader mask
         self.mask_changed.emit()
 
     def set_brush_radius(self, radius: int) -> None:

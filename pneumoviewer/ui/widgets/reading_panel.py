@@ -226,6 +226,7 @@ def install_reading(window) -> ReadingController:
     a["mask_redo"].triggered.connect(controller.redo)
     a["export_readings"].triggered.connect(lambda: controller.export.export_readings())
     a["choose_reading_file"].triggered.connect(lambda: controller.choose_file())
+    window.exporter.extra_sources["reader"] = controller.saved_mask  # the PNG export's layer
     window.data.folder_opened.connect(controller.open_folder)
     window._reading_close_filter = _CloseFilter(controller, window)
     window.installEventFilter(window._reading_close_filter)
