@@ -358,10 +358,6 @@ class InferenceWorker(WorkerThread):
         except Exception as exc:  # noqa: BLE001 - shown to the user, viewer keeps running
             self.model_failed.emit(ModelFailure(str(model_dir), str(exc)))
             return
-        try:  # first call pays one-off costs (allocator, kernels, thread pools): here, not
-            engine.predict(np.zeros((256, 256), np.uint8), image_id="warm-up")  # on screen
-        except Exception:  # noqa: BLE001 - the real request will report a problem
-            pass
         self.engine = engine
         self._warned = len(engine.warnings)
         for w in engine.warnings:
