@@ -105,8 +105,9 @@ class Override:
 class QualityBanner(QFrame):
     """The strip over the image: the gate's reason and, when refused, the override button."""
 
-    def __init__(self, host) -> None:
+    def __init__(self, host, *, avoid=()) -> None:
         super().__init__(host)
+        self.avoid = tuple(avoid)  # widgets on the host it must not cover (the legend)
         self.setObjectName("qualityBanner")
         self.label = QLabel(self)
         self.label.setObjectName("qualityBannerText")
@@ -121,6 +122,8 @@ class QualityBanner(QFrame):
         self.level = ""
         self.hide()
         host.installEventFilter(self)
+        for widget in self.avoid:
+            widget.installEventFilter(self)
 
     def show_quality(self, quality: QualityResult | None, override: bool) -> None:
         """Show nothing (ok), amber (warn), red (refused) or blue (overridden)."""
@@ -150,15 +153,24 @@ class QualityBanner(QFrame):
         self.raise_()
 
     def place(self) -> None:
-        """Top centre of the host, under the orientation letter, at most 70 % wide."""
+        """Put the banner at the top, between the legend and the patient corner.
+
+        Under the top orientation letter, at most 760 px wide.
+        """
         host = self.parentWidget()
-        width = max(260, min(int(host.width() * 0.7), 760))
+        left = 10
+        for widget in self.avoid:
+            if widget.isVisible():
+                left = max(left, widget.geometry().right() + 10)
+        right = host.width() - 110  # the patient corner (sex, age, view, date)
+        width = max(240, min(right - left, 760))
         self.setFixedWidth(width)
         self.adjustSize()
-        self.move((host.width() - width) // 2, 34)
+        self.move(left + max(0, (right - left - width) // 2), 34)
 
     def eventFilter(self, obj, event) -> bool:  # noqa: D102, N802
-        if event.type() == QEvent.Type.Resize and self.isVisible():
+        kinds = (QEvent.Type.Resize, QEvent.Type.Show, QEvent.Type.Hide, QEvent.Type.Move)
+        if event.type() in kinds and self.isVisible() and obj is not self:
             self.place()
         return False
 
@@ -229,7 +241,8 @@ class QualityController(QObject):
         self.model_results: dict[str, QualityResult] = {}  # worker: OOD (+ pixels in a batch)
         #: Overrides of this session, by image id (in memory: no store has a field for it).
         self.overrides: dict[str, Override] = {}
-        self.banner = QualityBanner(canvas.graphics)
+        legend = getattr(canvas, "legend", None)
+        self.banner = QualityBanner(canvas.graphics, avoid=() if legend is None else (legend,))
         self.banner.button.clicked.connect(self.toggle_override)
         self.action = actions.get("quality_override")
         if self.action is not None:
