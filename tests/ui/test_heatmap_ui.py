@@ -170,7 +170,7 @@ def test_heatmap_without_a_model_says_so(qtbot, window, samples_dir):
     assert window.status.bar.toolTip() == "Heat-map: no model loaded (Model → Load…)"
 
 
-def test_export_frame_is_none_when_hidden(qtbot, ready):
+def test_export_frame_is_none_when_hidden(qtbot, ready, samples_dir):
     window = ready
     _show_heatmap(qtbot, window, NEGATIVE)
     frame = window.heatmaps.export_frame(NEGATIVE)
@@ -178,3 +178,5 @@ def test_export_frame_is_none_when_hidden(qtbot, ready):
     window.heatmaps.state.visible = False
     assert window.heatmaps.export_frame(NEGATIVE) is None
     assert window.heatmaps.export_frame("unknown") is None
+    open_and_wait(qtbot, window, samples_dir)  # a folder (re)opened: the maps are forgotten
+    assert len(window.heatmaps.cache) == 0 and not window.heatmaps.requested

@@ -92,6 +92,12 @@ class HeatmapController(QObject):
         vm.image.events.loaded.connect(lambda *_: self.state.visible and self.request_current())
         analysis.inference.heatmap.connect(self._on_heatmap)
         analysis.model_ready.connect(self._on_model_ready)
+        study_list.model.modelReset.connect(self._forget)  # another folder
+
+    def _forget(self) -> None:
+        self.cache.clear()
+        self.requested.clear()
+        self.analysis.inference.cancel_heatmaps()
 
     # --- requests ------------------------------------------------------------------------------
     def request_current(self) -> bool:
