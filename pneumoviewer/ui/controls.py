@@ -339,7 +339,8 @@ class ControlsPanel(QWidget):
             pending = self.vm.analysis.pending
             self.decision_label.setText("analysing…" if pending else "—")
         else:
-            colour = STATE_COLOURS.get(r.state, "#b0b6be")
+            refused = r.state.startswith("not assessed")  # #10: the quality gate's red
+            colour = STATE_COLOURS.get(r.state, "#ef5350" if refused else "#b0b6be")
             rule = ""
             if r.probability is not None and r.decision_threshold is not None:
                 rule = f" (threshold {r.decision_threshold:.2f})"

@@ -118,7 +118,9 @@ def test_refused_images_are_not_assessed_and_left_out_of_the_summary(
     assert readout.state == f"not assessed: {LATERAL_TEXT}"
     assert readout.probability is None and readout.area is None
     assert window.controls.prob_label.text() == "—"
-    assert "not assessed" in window.controls.decision_label.text()
+    assert window.controls.decision_label.text() == (
+        f'<span style="color:#ef5350; font-weight:700">not assessed: {LATERAL_TEXT}</span>'
+    )
     decision = window.analysis.decision(LATERAL)
     assert str(decision.state) == "not assessed" and decision.mask is None
     assert not (window.canvas.overlay[..., 3] > 0).any()  # no AI mask drawn
