@@ -186,3 +186,29 @@ def test_export_says_not_assessed_and_names_an_override(
     assert f"refused ({LATERAL_TEXT}), assessed at the reader's request" in lateral
     assert "not assessed" not in "\n".join(written[ADULT_A].lines)
     assert "Input quality: warn:" in "\n".join(written[CHILD].lines)
+
+
+def test_reopened_folder_keeps_a_pixel_refusal(qtbot, make_window, gated_folder, tiny_model_dir):
+    first = make_window()
+    _analyse_all(qtbot, first, gated_folder, tiny_model_dir)
+    qtbot.waitUntil(lambda: not first.bulk_timer.isActive(), timeout=10000)
+    assert first.study_list.model.get(NOISE).state == "not assessed"  # what the store keeps
+    first.close()
+    first.shutdown()
+
+    second = make_window()
+    second.vm.analysis.auto = False
+    load_model_and_wait(qtbot, second, tiny_model_dir)
+    open_and_wait(qtbot, second, gated_folder)  # results restored, nothing analysed
+    assert second.inference.predictions_run == 0
+    noise = second.study_list.model.get(NOISE)
+    assert noise.analysed and noise.withheld and noise.quality.codes == ("restored",)
+    assert _text(second, NOISE, COL_CALL) == (
+        "not assessed: refused when last analysed (show it for the reason)"
+    )
+    assert _text(second, NOISE, COL_PROB) == ""
+    second.analysis.update_summary()
+    assert second.summary["n_refused"] == 2
+    show_row_and_wait(qtbot, second, NOISE)  # the pixels say why again
+    qtbot.waitUntil(lambda: noise.quality.codes == ("noise",))
+    assert noise.withheld and "looks like noise" in _text(second, NOISE, COL_CALL)

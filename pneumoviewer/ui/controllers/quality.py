@@ -66,6 +66,13 @@ def overridden(quality: QualityResult) -> QualityResult:
     )
 
 
+#: A restored result the gate had refused for its pixels or OOD score (reason re-checked
+#: when the image is shown; OOD only by analysing it again).
+RESTORED_REFUSAL = QualityResult.of(
+    [Reason(Quality.REFUSED, "restored", "refused when last analysed (show it for the reason)")]
+)
+
+
 @dataclass(frozen=True, slots=True)
 class QualityExport:
     """What the PNG export needs of the gate for one image (``ExportJob.extras``)."""
@@ -239,6 +246,7 @@ class QualityController(QObject):
         self.status = status
         self.pixel_results: dict[str, QualityResult] = {}  # pixel rules per image
         self.model_results: dict[str, QualityResult] = {}  # worker: OOD (+ pixels in a batch)
+        self.restored_refusals: dict[str, QualityResult] = {}  # "not assessed" from the store
         #: Overrides of this session, by image id (in memory: no store has a field for it).
         self.overrides: dict[str, Override] = {}
         legend = getattr(canvas, "legend", None)
@@ -272,11 +280,27 @@ class QualityController(QObject):
         header = header_quality(row.metadata, self.intended())
         if header is None:
             return None
-        return combine(
-            header,
-            self.pixel_results.get(row.image_id),
-            self.model_results.get(row.image_id),
-        )
+        pixels = self.pixel_results.get(row.image_id)
+        earlier = self.restored_refusals.get(row.image_id)
+        if row.image_id in self.model_results or (pixels is not None and pixels.refused):
+            earlier = None  # analysed again, or the pixels say why once more
+        return combine(header, pixels, self.model_results.get(row.image_id), earlier)
+
+    def _note_restored(self, row, header: QualityResult | None) -> None:
+        """Keep a refusal the results store remembers ("not assessed" restored, #12).
+
+        Restored results carry no pixel or OOD verdict; an image the gate refused for its
+        pixels or its OOD score when analysed stays refused until it is checked again.
+        """
+        if (
+            row.analysed
+            and row.state == "not assessed"
+            and header is not None
+            and not header.refused
+            and row.image_id not in self.pixel_results
+            and row.image_id not in self.model_results
+        ):
+            self.restored_refusals[row.image_id] = RESTORED_REFUSAL
 
     def _set(self, image_id: str, *, notify: bool = True) -> None:
         """Recompute one row; update what depends on it when its verdict changed."""
@@ -308,7 +332,10 @@ class QualityController(QObject):
         for row in self.model.rows[first : last + 1]:
             if row.metadata is None:
                 continue
-            row.quality = header_quality(row.metadata, intended)  # ~7 us a row
+            row.quality = header = header_quality(row.metadata, intended)  # ~7 us a row
+            self._note_restored(row, header)
+            if row.image_id in self.restored_refusals:
+                row.quality = self._compute(row)
             if row.withheld and row.analysed:
                 withheld_rows.append(row.image_id)
         right = self.model.columnCount() - 1
@@ -317,6 +344,7 @@ class QualityController(QObject):
             self.analysis.schedule_summary()
 
     def _on_reset(self) -> None:
+        self.restored_refusals.clear()
         self.pixel_results.clear()
         self.model_results.clear()
         self.overrides.clear()
@@ -348,6 +376,7 @@ class QualityController(QObject):
             if row.metadata is None:
                 continue
             before = (row.quality, row.withheld)
+            self._note_restored(row, header_quality(row.metadata, self.intended()))
             row.quality = self._compute(row)
             if (row.quality, row.withheld) != before:
                 changed.append((row.image_id, before[1] != row.withheld))
