@@ -30,6 +30,7 @@ from pneumoviewer.ui.bind import bind_checkable
 from pneumoviewer.ui.controllers.analysis import AnalysisController
 from pneumoviewer.ui.controllers.data import DataController
 from pneumoviewer.ui.controllers.export import ExportController
+from pneumoviewer.ui.controllers.reading_install import install_reading
 from pneumoviewer.ui.controllers.render import RenderController
 from pneumoviewer.ui.controllers.settings import SettingsController
 from pneumoviewer.ui.controllers.status import StatusController
@@ -40,7 +41,6 @@ from pneumoviewer.ui.settings import make_settings
 from pneumoviewer.ui.study_list import StudyListPanel
 from pneumoviewer.ui.view_model import ViewModel
 from pneumoviewer.ui.widgets.canvas_wiring import wire_reading_room
-from pneumoviewer.ui.widgets.reading_panel import install_reading
 
 log = logging.getLogger(__name__)
 

@@ -25,13 +25,6 @@ from pneumoviewer.ui.widgets.reading_draw import BoxRepainter, DrawSurface, pg_p
 log = logging.getLogger(__name__)
 
 TOOLS = ("brush", "eraser", "polygon")
-VERDICT_ACTIONS = {
-    "verdict_agree": "agree",
-    "verdict_disagree": "disagree",
-    "verdict_unsure": "unsure",
-}
-
-
 def read_text(reading: Any) -> str | None:
     """Return the "Read" column's text of a saved reading: its verdict (None: unread)."""
     if reading is None or reading.verdict is None:
