@@ -485,7 +485,7 @@ def run_predict(
                     )
                 )
                 continue
-            if cam:  # #10: Grad-CAM (about 3 classifier passes), written here
+            if cam:  # #10: Grad-CAM (about one classifier pass), written here
                 _write_cam(opts, engine, entry, image, problem)
             if dicom_writer is not None and result.quality != "refused":
                 collect_dicom(_PNG_QUEUE - 1)

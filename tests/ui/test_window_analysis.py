@@ -37,7 +37,7 @@ def test_model_card_and_demo_banner(ready):
     assert "Model:" in ready.model_label.text()
 
 
-def test_analyse_caches_result_and_fills_columns(qtbot, ready):
+def test_analyse_caches_result_and_fills_columns(qtbot, ready, sample_csv):
     analyse(qtbot, ready, POSITIVE)
     result = ready.store.get(POSITIVE)
     assert result.prob_u8.dtype == np.uint8
@@ -56,7 +56,11 @@ def test_analyse_caches_result_and_fills_columns(qtbot, ready):
     assert row.area == expected.area and row.state == str(expected.state)
     ready.vm.decision.update(gate_enabled=False, scheme="components", min_area=0)
     assert row.area == int((full >= ready.controls.threshold).sum()) > 0
-    assert row.dice is not None
+    from pneumoviewer.core.ground_truth import read_rle_csv
+    from pneumoviewer.core.metrics import dice
+
+    truth = read_rle_csv(sample_csv).mask(POSITIVE, full.shape)
+    assert row.dice == pytest.approx(dice(full >= ready.controls.threshold, truth))
     assert ready.controls.prob_label.text() == f"{result.class_probability:.3f}"
     n = ready.results_received
     show_row_and_wait(qtbot, ready, OTHER)

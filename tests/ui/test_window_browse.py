@@ -33,7 +33,11 @@ def test_selected_row_shows_its_pixels(qtbot, window, samples_dir):
     shown = window.canvas.displayed_pixels()
     assert shown.dtype == np.uint8 and shown.flags.c_contiguous
     np.testing.assert_array_equal(shown, expected)
-    assert window.canvas.base_item.levels is not None
+    # no window in these files: the default window is the stored values' full range, as a
+    # DICOM linear-function window [min, max + 1) (integer stored values)
+    stored = load_xray(row.path).stored
+    lo, hi = float(stored.min()), float(stored.max())
+    assert window.canvas.levels == pytest.approx((lo, hi + 1))
     assert window.metadata_panel.values["image_id"].toolTip() == row.image_id
 
 
