@@ -20,8 +20,12 @@ $(VENV)/.installed-test: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(VENV)/bin/pneumoviewer $(ARGS)
 
+# Tests marked `isolated` (torchrun DDP) run in a second pytest process: in one process after
+# the whole suite, the parent was killed by SIGSEGV while waiting for torchrun (not understood
+# yet). Exit code 5 ("no tests collected", e.g. PYTEST_ARGS picks other tests) is fine.
 test: $(VENV)/.installed-test
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not isolated" $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m isolated $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check pneumoviewer model_training tests benchmarks

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.isolated
 def test_torchrun_two_gloo_processes(png_data, tmp_path):
     out = tmp_path / "ddp"
     cmd = [
