@@ -20,9 +20,10 @@ $(VENV)/.installed-test: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(VENV)/bin/pneumoviewer $(ARGS)
 
-# Tests marked `isolated` (torchrun DDP) run in a second pytest process: in one process after
-# the whole suite, the parent was killed by SIGSEGV while waiting for torchrun (not understood
-# yet). Exit code 5 ("no tests collected", e.g. PYTEST_ARGS picks other tests) is fine.
+# Tests marked `isolated` (the ONNX Runtime / OpenVINO runtimes, torchrun DDP) run in a second
+# pytest process: with those runtimes loaded in the same process as the training tests, the
+# parent died with SIGSEGV. Exit code 5 ("no tests collected", e.g. PYTEST_ARGS picks other
+# tests) is fine.
 test: $(VENV)/.installed-test
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not isolated" $(PYTEST_ARGS)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m isolated $(PYTEST_ARGS) || [ $$? -eq 5 ]

@@ -19,6 +19,11 @@ from pneumoviewer.core.inference.runtimes import (
     unavailable_reason,
 )
 
+# ONNX Runtime and OpenVINO (TBB) loaded into the pytest process, then torch training later in
+# the same process: the parent died with SIGSEGV (twice, in tests/training). These tests run in
+# their own pytest process (make test: -m isolated).
+pytestmark = pytest.mark.isolated
+
 AVAILABLE = [r for r in RUNTIMES if r != "torch" and unavailable_reason(r) is None]
 
 
