@@ -140,7 +140,7 @@ def dice_summary(maps: np.ndarray, cache: PreprocessedCache, indices, threshold=
 SEGMENT_METRICS = ("dice_positive", "kaggle_mean_dice", "accuracy", "sensitivity", "specificity")
 
 
-def summarise(rows: list) -> dict:
+def segment_metrics(rows: list) -> dict:
     """Dice on positive images, Kaggle mean Dice and the mask-not-empty calls' accuracy.
 
     Through :func:`pneumoviewer.core.metrics.summarise` (nan, not None, when undefined).
@@ -232,7 +232,7 @@ def run_segment(
         rows = gather_lists(dice_summary(maps, caches["val"], idx), info)
         if not rows:
             return {"score": 0.0}
-        s = summarise(rows)
+        s = segment_metrics(rows)
         key = "dice_positive" if config.sampling == "positives" else "kaggle_mean_dice"
         score = s[key] if np.isfinite(s[key]) else s["kaggle_mean_dice"]
         return {**s, "score": score}
@@ -275,7 +275,7 @@ def run_segment(
     test = {}
     if ti:
         maps = predict_maps(model, test_ds, ti, device=info.device, amp=train.amp)
-        test = summarise(dice_summary(maps, caches["test"], ti))
+        test = segment_metrics(dice_summary(maps, caches["test"], ti))
         test["images"] = len(ti)
         test["positives"] = int(caches["test"].labels.sum())
     spec = segmenter_spec(config, post)
