@@ -145,9 +145,9 @@ def segment_metrics(rows: list) -> dict:
 
     Through :func:`pneumoviewer.core.metrics.summarise` (nan, not None, when undefined).
     """
-    from pneumoviewer.core.metrics import summarise as folder_summary
+    from pneumoviewer.core.metrics import summarise
 
-    s = folder_summary(rows)
+    s = summarise(rows)
     return {k: float(getattr(s, k)) for k in SEGMENT_METRICS}
 
 

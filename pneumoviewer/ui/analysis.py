@@ -92,7 +92,7 @@ def outcome(record: dict[str, Any], image_id: str = "") -> Any:
     )
 
 
-def folder_summary(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+def summary_panel_numbers(records: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Return the Summary panel's numbers: core.metrics.summarise of the records.
 
     Parameters

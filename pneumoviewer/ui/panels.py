@@ -226,7 +226,7 @@ class SummaryPanel(_FormPanel):
     )
 
     def show_summary(self, summary: dict[str, Any] | None) -> None:
-        """Show a summary dict from :func:`pneumoviewer.ui.analysis.folder_summary`."""
+        """Show a summary dict from :func:`pneumoviewer.ui.analysis.summary_panel_numbers`."""
         if not summary:
             self.set_values({"counts": "Analyse images with ground truth to see metrics"})
             return

@@ -4,7 +4,7 @@ Same folder (the bundled samples), model (the bundled demo) and parameters. The 
 goes through the viewer's own code path without widgets: the inference worker's map kept at
 the model's size as uint8 (``core.probability_map.quantise_probability``), the result store's
 full-resolution resampling (``ui.results.ResultStore.float_map``), the one decision rule
-(``core.decision.decide``), and the Summary's ``ui.analysis.folder_summary``.
+(``core.decision.decide``), and the Summary's ``ui.analysis.summary_panel_numbers``.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def _viewer_summary(viewer_store, params_override: dict) -> tuple[dict, dict]:
     from pneumoviewer.core.decision import decide, decision_threshold_of
     from pneumoviewer.core.ground_truth import find_ground_truth_csv, read_rle_csv
     from pneumoviewer.core.metrics import dice
-    from pneumoviewer.ui.analysis import folder_summary
+    from pneumoviewer.ui.analysis import summary_panel_numbers
 
     engine, store, shapes = viewer_store
     gt = read_rle_csv(find_ground_truth_csv(pneumoviewer.SAMPLES_DIR))
@@ -98,7 +98,7 @@ def _viewer_summary(viewer_store, params_override: dict) -> tuple[dict, dict]:
             }
         )
         states[image_id] = str(d.state)
-    return folder_summary(records), states
+    return summary_panel_numbers(records), states
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,12 @@ import pytest
 from PySide6.QtCore import Qt
 
 from pneumoviewer.core.postprocessing import PostprocessParams
-from pneumoviewer.ui.analysis import ResultStore, folder_summary, image_stats, prediction_mask
+from pneumoviewer.ui.analysis import (
+    ResultStore,
+    image_stats,
+    prediction_mask,
+    summary_panel_numbers,
+)
 from pneumoviewer.ui.cache import (
     AnalysisResult,
     LRUCache,
@@ -128,7 +133,7 @@ def test_result_store_keeps_scalars_after_map_eviction():
     assert mask.all()  # 200/255 = 0.78 >= 0.5
 
 
-def test_image_stats_and_folder_summary():
+def test_image_stats_and_summary_panel_numbers():
     truth = np.zeros((4, 4), bool)
     truth[:2, :2] = True
     pred = np.zeros((4, 4), bool)
@@ -149,15 +154,16 @@ def test_image_stats_and_folder_summary():
         {"truth": False, "score": 0.4, "positive": True, "dice": 0.0},
         {"truth": None, "score": 0.5, "positive": True, "dice": None},
     ]
-    summary = folder_summary(records)
+    summary = summary_panel_numbers(records)
     assert summary["n_analysed"] == 5 and summary["n_evaluated"] == 4
     assert (summary["tp"], summary["fp"], summary["tn"], summary["fn"]) == (1, 1, 1, 1)
     assert summary["accuracy"] == 0.5 and summary["sensitivity"] == 0.5
     assert summary["auc"] == pytest.approx(0.75)  # pairs (0.9>0.2, 0.9>0.4, 0.3>0.2, 0.3<0.4)
     assert summary["dice_positive"] == pytest.approx(0.3)
     assert summary["kaggle_mean_dice"] == pytest.approx(1.6 / 4)
-    assert folder_summary([{"truth": None, "score": 1, "positive": True, "dice": None}]) is None
-    assert folder_summary(records[:1])["auc"] is None  # one class: undefined, null as in JSON
+    unknown = [{"truth": None, "score": 1, "positive": True, "dice": None}]
+    assert summary_panel_numbers(unknown) is None
+    assert summary_panel_numbers(records[:1])["auc"] is None  # one class: undefined, as in JSON
     # The call is the core decision's: p >= threshold, even with an empty mask.
     s = image_stats(np.zeros((4, 4), bool), truth, class_probability=0.9, decision_threshold=0.5)
     assert s.predicted_positive and s.area == 0 and s.state == "positive, not localised"

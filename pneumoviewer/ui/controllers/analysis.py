@@ -13,7 +13,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 from superqt.utils import qthrottled
 
-from pneumoviewer.ui.analysis import ResultStore, folder_summary
+from pneumoviewer.ui.analysis import ResultStore, summary_panel_numbers
 from pneumoviewer.ui.cache import AnalysisResult
 from pneumoviewer.ui.inference_worker import (
     AnalyseImage,
@@ -464,7 +464,7 @@ class AnalysisController(QObject):
                     "refused": row.withheld,  # #10: left out of the metrics, counted
                 }
             )
-        self.summary = folder_summary(records)
+        self.summary = summary_panel_numbers(records)
         self.summary_panel.show_summary(self.summary)
         self.summary_updated.emit()
 
