@@ -10,7 +10,7 @@ A picture is a stack of *paints*, bottom first, each a plain frozen dataclass:
 :func:`compose` draws them with the "over" operator. Mask and class paints are coded:
 each pixel's combination of classes gets one index and the colour of every combination is
 worked out once (successive "over" of the layers' colours), so the whole stack costs one
-table look-up at 1024 x 1024, a few ms, with no Python loop over pixels. RGBA paints are
+table look-up (``cv2.LUT``, about 1 ms at 1024 x 1024) with no Python loop over pixels. RGBA paints are
 blended over that result. :func:`legend` lists one entry per paint class drawn and one
 per overlap colour that actually appears, so every colour on screen (and in an export) is
 named.
@@ -206,17 +206,29 @@ def _check_shape(array: np.ndarray, shape: tuple[int, int], what: str) -> None:
 
 @dataclass(slots=True)
 class _Coded:
-    """The coded part of a stack: index image, RGBA of each index, and what each means."""
+    """The coded part of a stack: code image, RGBA of each code, and what each means."""
 
-    index: np.ndarray  # intp (H, W)
+    code: np.ndarray  # (H, W): uint8 when there are at most 256 combinations, else uint16
     lut: np.ndarray  # uint8 (n, 4)
-    members: list[tuple[tuple[str, Color], ...]]  # per index: the classes drawn there
-    code: np.ndarray | None = None  # uint16 (H, W), the same index before widening
+    members: list[tuple[tuple[str, Color], ...]]  # per code: the classes drawn there
+
+    def counts(self) -> np.ndarray:
+        """Number of pixels of each code (int, length ``len(self.lut)``)."""
+        n = len(self.lut)
+        if self.code.dtype == np.uint8:  # a histogram in OpenCV: no 8-byte index copy
+            hist = cv2.calcHist([self.code], [0], None, [256], [0, 256])
+            return hist.ravel()[:n].astype(np.int64)
+        return np.bincount(self.code.ravel(), minlength=n)[:n]
 
 
 def _coded(shape: tuple[int, int], paints: Sequence[Paint]) -> _Coded:
-    """Combine the mask and class paints into one index image and colour table."""
-    code: np.ndarray | None = None  # uint16 combination index, widened to intp once
+    """Combine the mask and class paints into one code image and colour table.
+
+    The code of a pixel is ``sum(k_i * stride_i)`` over the coded paints, ``k_i`` the
+    paint's class there (0 = none). With at most 256 combinations (every stack the viewer
+    and the export draw) the code is uint8, so the look-up is one ``cv2.LUT``.
+    """
+    layers: list[tuple[np.ndarray, int]] = []  # (uint8 class image, stride)
     # Each entry: the list of (rgb, alpha, label) drawn at that index, bottom first.
     combos: list[list[tuple[Color, float, str]]] = [[]]
     stride = 1
@@ -231,24 +243,26 @@ def _coded(shape: tuple[int, int], paints: Sequence[Paint]) -> _Coded:
             _check_shape(p.code, shape, "class code")
             classes = list(p.classes)
             alpha = p.opacity
-            layer = p.code
+            layer = np.ascontiguousarray(p.code, dtype=np.uint8)
         else:
             continue
         n = len(classes) + 1
         if stride * n > 4096:
             raise ValueError("too many coded layers to compose at once")
-        if code is None:
-            code = layer.astype(np.uint16)
-        elif stride in (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048):
-            code |= layer.astype(np.uint16) << int(stride).bit_length() - 1
-        else:
-            code += layer.astype(np.uint16) * np.uint16(stride)
+        layers.append((layer, stride))
         combos = [
             base + ([] if k == 0 else [(classes[k - 1][1], alpha, classes[k - 1][0])])
             for k in range(n)
             for base in combos
         ]
         stride *= n
+    dtype = np.uint8 if len(combos) <= 256 else np.uint16
+    code = np.zeros(shape, dtype)
+    for layer, k in layers:
+        if k == 1:
+            code += layer if dtype == np.uint8 else layer.astype(dtype)
+        else:
+            code += layer.astype(dtype) * dtype(k)
     lut = np.zeros(len(combos), dtype=np.uint32)
     members = []
     for i, drawn in enumerate(combos):
@@ -257,8 +271,21 @@ def _coded(shape: tuple[int, int], paints: Sequence[Paint]) -> _Coded:
             rgb, a = _over((color, alpha), (rgb, a))
         lut[i] = _pack(rgb, a)
         members.append(tuple((label, color) for color, _a, label in drawn))
-    index = np.zeros(shape, np.intp) if code is None else code.astype(np.intp)
-    return _Coded(index, lut.view(np.uint8).reshape(-1, 4), members, code)
+    return _Coded(code, lut.view(np.uint8).reshape(-1, 4), members)
+
+
+def _look_up(coded: _Coded) -> np.ndarray:
+    """Packed RGBA (uint8 (H, W, 4)) of every pixel's code."""
+    shape = coded.code.shape
+    packed = coded.lut.view(np.uint32).ravel()
+    if coded.code.dtype == np.uint8:  # cv2.LUT: 1 byte in, 4 out, ~1 ms at 1024 x 1024
+        table = np.zeros(256, np.uint32)
+        table[: len(packed)] = packed
+        out = cv2.LUT(coded.code, table.view(np.int32))
+        return out.view(np.uint8).reshape(*shape, 4)
+    out = np.empty((*shape, 4), dtype=np.uint8)
+    np.take(packed, coded.code.astype(np.intp), out=out.view(np.uint32).reshape(shape))
+    return out
 
 
 def _blend_rgba_over(out: np.ndarray, paint: RGBAPaint, *, opaque_base: bool) -> None:
@@ -299,8 +326,7 @@ def compose(shape: tuple[int, int], paints: Sequence[Paint]) -> np.ndarray:
 
 
 def _compose_coded(shape: tuple[int, int], paints: Sequence[Paint], coded: _Coded) -> np.ndarray:
-    out = np.empty((*shape, 4), dtype=np.uint8)
-    np.take(coded.lut.view(np.uint32).ravel(), coded.index, out=out.view(np.uint32).reshape(shape))
+    out = _look_up(coded)
     for p in paints:
         if isinstance(p, RGBAPaint):
             _blend_rgba_over(out, p, opaque_base=False)
@@ -339,7 +365,7 @@ def compose_on(base: np.ndarray, paints: Sequence[Paint]) -> np.ndarray:
     table = np.empty((len(rgba), 256, 4), dtype=np.uint8)
     table[..., :3] = (x + 1 + (x >> 8)) >> 8  # exact round(./255) for x < 65536
     table[..., 3] = 255
-    index = coded.index << 8
+    index = coded.code.astype(np.intp) << 8
     index |= base
     out = np.empty((*base.shape, 4), dtype=np.uint8)
     np.take(table.view(np.uint32).ravel(), index, out=out.view(np.uint32).reshape(base.shape))
@@ -396,13 +422,17 @@ def compose_with_legend(
 
 def _overlaps(coded: _Coded) -> list[tuple[str, Color]]:
     """Entries for the combinations of two or more coded classes that appear."""
-    entries: list[tuple[str, Color]] = []
-    code = coded.index if coded.code is None else coded.code  # 2 bytes a pixel, not 8
-    for i, drawn in enumerate(coded.members):
-        if len(drawn) >= 2 and np.any(code == i):
-            names = " + ".join(label for label, _c in drawn)
-            entries.append((f"Overlap ({names})", tuple(int(v) for v in coded.lut[i, :3])))
-    return entries
+    if all(len(drawn) < 2 for drawn in coded.members):
+        return []
+    counts = coded.counts()
+    return [
+        (
+            f"Overlap ({' + '.join(label for label, _c in drawn)})",
+            tuple(int(v) for v in coded.lut[i, :3]),
+        )
+        for i, drawn in enumerate(coded.members)
+        if len(drawn) >= 2 and counts[i] > 0
+    ]
 
 
 # --- the two-mask front end (ground truth, prediction, difference) ---------------------------

@@ -235,3 +235,37 @@ def test_legend_entries_name_the_overlap_colour():
     )
     assert entries[2] == ("Overlap", tuple(int(v) for v in out[1, 0, :3]))
     assert entries[2][1] != style.fp_color
+
+
+def test_more_than_256_combinations_compose_the_same_colours_as_few():
+    """Stacks past 256 combinations take the wide-code path and still draw each pixel's
+    own combination; the overlap legend counts only combinations that appear."""
+    from pneumoviewer.core.overlay import ClassPaint, MaskPaint, compose_with_legend
+
+    rng = np.random.default_rng(7)
+    classes = tuple((f"c{k}", (k * 12, 255 - k * 12, 90)) for k in range(1, 21))
+    code_a = rng.integers(0, 21, (32, 32), dtype=np.uint8)
+    code_b = rng.integers(0, 21, (32, 32), dtype=np.uint8)
+    mask = np.zeros((32, 32), bool)
+    mask[:4, :4] = True
+    wide = [ClassPaint(code_a, classes, 0.5), ClassPaint(code_b, classes, 0.5)]  # 441 codes
+    wide_rgba, wide_legend = compose_with_legend((32, 32), wide)
+    for y, x in [(0, 0), (5, 9), (17, 3), (31, 31)]:
+        # the same pixel composed alone (one pixel, 2 paints of 1 class each: 4 codes)
+        one = []
+        for code in (code_a, code_b):
+            k = int(code[y, x])
+            one.append(
+                ClassPaint(np.array([[1 if k else 0]], np.uint8), (classes[max(k, 1) - 1],), 0.5)
+            )
+        narrow, _ = compose_with_legend((1, 1), one)
+        assert wide_rgba[y, x].tolist() == narrow[0, 0].tolist()
+    present = {(int(a), int(b)) for a, b in zip(code_a.ravel(), code_b.ravel(), strict=True)}
+    n_overlaps = sum(1 for a, b in present if a and b)
+    assert sum(label.startswith("Overlap") for label, _c in wide_legend) == n_overlaps
+    small, small_legend = compose_with_legend(
+        (32, 32), [MaskPaint("m", mask, (255, 0, 0), 1.0), wide[0]]
+    )
+    assert small[0, 0, 3] == 255 and small[10, 10].tolist() == compose_with_legend(
+        (32, 32), [wide[0]]
+    )[0][10, 10].tolist()
