@@ -10,10 +10,10 @@ A picture is a stack of *paints*, bottom first, each a plain frozen dataclass:
 :func:`compose` draws them with the "over" operator. Mask and class paints are coded:
 each pixel's combination of classes gets one index and the colour of every combination is
 worked out once (successive "over" of the layers' colours), so the whole stack costs one
-table look-up (``cv2.LUT``, about 1 ms at 1024 x 1024) with no Python loop over pixels. RGBA paints are
-blended over that result. :func:`legend` lists one entry per paint class drawn and one
-per overlap colour that actually appears, so every colour on screen (and in an export) is
-named.
+table look-up (``cv2.LUT``, about 1 ms at 1024 x 1024) with no Python loop over pixels.
+RGBA paints are blended over that result. :func:`legend` lists one entry per paint class
+drawn and one per overlap colour that actually appears, so every colour on screen (and in
+an export) is named.
 
 :class:`OverlayStyle` + :func:`compose_overlay` / :func:`compose_rgba` /
 :func:`legend_entries` are the two-mask front end (ground truth, prediction, difference
@@ -213,7 +213,7 @@ class _Coded:
     members: list[tuple[tuple[str, Color], ...]]  # per code: the classes drawn there
 
     def counts(self) -> np.ndarray:
-        """Number of pixels of each code (int, length ``len(self.lut)``)."""
+        """Return the number of pixels of each code (int, length ``len(self.lut)``)."""
         n = len(self.lut)
         if self.code.dtype == np.uint8:  # a histogram in OpenCV: no 8-byte index copy
             hist = cv2.calcHist([self.code], [0], None, [256], [0, 256])

@@ -263,9 +263,7 @@ def test_more_than_256_combinations_compose_the_same_colours_as_few():
     present = {(int(a), int(b)) for a, b in zip(code_a.ravel(), code_b.ravel(), strict=True)}
     n_overlaps = sum(1 for a, b in present if a and b)
     assert sum(label.startswith("Overlap") for label, _c in wide_legend) == n_overlaps
-    small, small_legend = compose_with_legend(
-        (32, 32), [MaskPaint("m", mask, (255, 0, 0), 1.0), wide[0]]
-    )
-    assert small[0, 0, 3] == 255 and small[10, 10].tolist() == compose_with_legend(
-        (32, 32), [wide[0]]
-    )[0][10, 10].tolist()
+    on_top, _ = compose_with_legend((32, 32), [wide[0], MaskPaint("m", mask, (255, 0, 0), 1.0)])
+    alone, _ = compose_with_legend((32, 32), [wide[0]])
+    assert on_top[0, 0].tolist() == [255, 0, 0, 255]  # the opaque mask hides the class
+    assert (on_top[~mask] == alone[~mask]).all()
