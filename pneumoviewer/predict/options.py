@@ -65,7 +65,7 @@ class PredictOptions:
         Threads decoding the next images while the models run.
     threads : int or None
         torch intra-op threads (process-wide); None: all CPUs but one
-        (:func:`pneumoviewer.predict.runner.default_threads`).
+        (:func:`pneumoviewer.predict.prepare.default_threads`).
     progress : bool
         Show a tqdm progress bar on stderr.
 
