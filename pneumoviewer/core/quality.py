@@ -66,6 +66,7 @@ def assess(
     intended: IntendedUse | None = None,
     ood=None,
     features: np.ndarray | None = None,
+    pixel_quality: QualityResult | None = None,
 ) -> QualityResult:
     """Run every rule that has its inputs: header, pixels (once loaded), OOD (once analysed).
 
@@ -82,13 +83,18 @@ def assess(
         when ``features`` are given).
     features : numpy.ndarray or None
         ``Prediction.features`` (None: not analysed yet, OOD rule skipped).
+    pixel_quality : QualityResult or None
+        ``check_pixels(pixels, padding=padding)`` when already computed (a batch run does
+        it in its decode threads, #11 §1); then ``pixels`` is not looked at again.
 
     Returns
     -------
     QualityResult
     """
     parts = [check_header(metadata, intended)]
-    if pixels is not None:
+    if pixel_quality is not None:
+        parts.append(pixel_quality)
+    elif pixels is not None:
         parts.append(check_pixels(pixels, padding=padding))
     if features is not None:
         parts.append(check_ood(None, None) if ood is None else ood.check(features)[1])

@@ -19,10 +19,12 @@ from pneumoviewer.predict.options import PredictOptions
 from pneumoviewer.predict.outputs import ImageResult, png_name, write_png
 
 __all__ = [
+    "Prepared",
     "RunConfig",
     "annotation_for",
     "configure",
     "contrast_text",
+    "decode_image",
     "error_result",
     "png_job",
     "postprocess_params",
@@ -106,18 +108,61 @@ def error_result(entry, exc: BaseException) -> ImageResult:
     return ImageResult(image_id=entry.image_id, file=entry.path, status="error", error=message)
 
 
-def process_image(entry, image, engine, params, gt, decision_threshold: float):
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a decode thread computes for one image ahead of the models (#11 §1, speed).
+
+    Attributes
+    ----------
+    inputs : tuple
+        ``engine.prepare(pixels, padding)``: both networks' inputs (CLAHE, resize).
+    pixel_quality : QualityResult
+        ``check_pixels(pixels, padding=padding)``: the quality gate's pixel rules.
+
+    """
+
+    inputs: tuple
+    pixel_quality: object
+
+
+def decode_image(entry, engine):
+    """Decode one image and do the work that needs no model; return (XrayImage, Prepared).
+
+    Thread-safe (numpy / OpenCV / pydicom only): the local engine runs it in its decode
+    threads, so CLAHE, the resizes and the pixel rules overlap the previous image's forward
+    passes instead of following them. :func:`process_image` gives the same result with or
+    without it.
+    """
+    from pneumoviewer.core.quality import check_pixels
+    from pneumoviewer.core.studies import load_entry
+
+    image = load_entry(entry)
+    return image, Prepared(
+        inputs=engine.prepare(image.pixels, image.padding),
+        pixel_quality=check_pixels(image.pixels, padding=image.padding),
+    )
+
+
+def process_image(
+    entry, image, engine, params, gt, decision_threshold: float, prepared: Prepared | None = None
+):
     """Run the models on one decoded image; return (ImageResult, mask, gt_mask, Decision, quality).
 
     The call, the mask and the state come from :func:`pneumoviewer.core.decision.decide`
-    (the one decision rule the viewer uses too).
+    (the one decision rule the viewer uses too). ``prepared`` (:func:`decode_image`) saves
+    recomputing the model inputs and the pixel rules; the outputs are the same.
     """
     from pneumoviewer.core.decision import decide
     from pneumoviewer.core.metrics import dice
     from pneumoviewer.core.quality import assess, withhold
     from pneumoviewer.core.rle import encode
 
-    pred = engine.predict(image.pixels, image_id=entry.image_id, padding=image.padding)
+    pred = engine.predict(
+        image.pixels,
+        image_id=entry.image_id,
+        padding=image.padding,
+        inputs=None if prepared is None else prepared.inputs,
+    )
     d = decide(
         class_probability=pred.class_probability,
         prob_map=pred.probability_map,
@@ -131,6 +176,7 @@ def process_image(entry, image, engine, params, gt, decision_threshold: float):
         intended=engine.manifest.effective_intended_use,
         ood=engine.ood,
         features=pred.features,
+        pixel_quality=None if prepared is None else prepared.pixel_quality,
     )
     if quality.refused:
         d = withhold(d)

@@ -17,9 +17,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TextIO
 
-from pneumoviewer.predict.options import PredictOptions
+from pneumoviewer.predict.options import PredictOptions, UsageError
 from pneumoviewer.predict.outputs import ImageResult, png_name
-from pneumoviewer.predict.pipeline import configure, error_result, png_job, process_image, write_cam
+from pneumoviewer.predict.pipeline import (
+    configure,
+    decode_image,
+    error_result,
+    png_job,
+    process_image,
+    write_cam,
+)
 from pneumoviewer.predict.prepare import default_threads, gather_inputs, load_engine
 from pneumoviewer.predict.sink import SUBMISSION_COLUMNS, OutputSink, PredictSummary, report
 
@@ -61,8 +68,12 @@ def run_predict(
         written.
 
     """
-    from pneumoviewer.core.studies import load_entry
+    if opts.engine == "ray":  # Ray Data: same pipeline, same sink (predict/ray_engine.py)
+        from pneumoviewer.predict.ray_engine import run_predict_ray
 
+        return run_predict_ray(opts, stderr=stderr, on_image=on_image)
+    if opts.address is not None:
+        raise UsageError("--address is for --engine ray")
     t0 = time.perf_counter()
     from pneumoviewer.predict.memory import fix_mmap_threshold
 
@@ -132,16 +143,16 @@ def run_predict(
                 entry = next(todo, None)
                 if entry is None:
                     return
-                pending.append((entry, decoders.submit(load_entry, entry)))
+                pending.append((entry, decoders.submit(decode_image, entry, engine)))
 
         refill()
         while pending:
             entry, job = pending.popleft()
             refill()
             try:
-                image = job.result()
+                image, prepared = job.result()
                 result, mask, gt_mask, dec, quality = process_image(
-                    entry, image, engine, params, gt, decision
+                    entry, image, engine, params, gt, decision, prepared
                 )
             except Exception as exc:  # one bad file must not end the run
                 drain(0)

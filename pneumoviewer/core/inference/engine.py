@@ -82,7 +82,8 @@ class Prediction:
     device : str
         Where it ran (``"cpu"`` or ``"cuda"``).
     seconds : float
-        Wall time of preprocessing + models + resizing for this image.
+        Wall time of preprocessing + models + resizing for this image (preprocessing
+        only when :meth:`InferenceEngine.predict` computed its ``inputs`` itself).
     map_at_model_size : numpy.ndarray or None
         float32, shape (s, s) of the segmenter's output, values in [0, 1]: the map before
         it is resized to the image (``probability_map`` is
@@ -233,7 +234,7 @@ class InferenceEngine:
             name = runtime
             if runtime == "auto":
                 if samples is None:
-                    samples = [self._inputs(p, pad) for p, pad in _sample_images()]
+                    samples = [self.prepare(p, pad) for p, pad in _sample_images()]
                 batch = np.stack([s[0 if kind == "classifier" else 1] for s in samples])
                 name, reports = rc.choose(
                     key,
@@ -282,13 +283,33 @@ class InferenceEngine:
         """
         return default_params(self.manifest)
 
-    def _inputs(
+    def prepare(
         self, pixels: np.ndarray, padding: np.ndarray | None = None
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """CLAHE once at full resolution, then each model's resize + normalisation.
+        """Return both networks' inputs for one image: CLAHE once, then resize + normalise.
 
-        ``padding`` (bool (H, W), ``XrayImage.padding``) is left out of CLAHE and is 0
-        (black) in the inputs, as in the display.
+        Thread-safe and torch-free (numpy and OpenCV only), so a batch run can prepare the
+        next images in its decode threads while the networks run (#11 §1); pass the result
+        to :meth:`predict` / :meth:`predict_batch` as ``inputs``.
+
+        Parameters
+        ----------
+        pixels : numpy.ndarray
+            uint8 (H, W) display image, as for :meth:`predict`.
+        padding : numpy.ndarray or None
+            bool (H, W) padding pixels (``XrayImage.padding``): left out of CLAHE and 0
+            (black) in the inputs, as in the display.
+
+        Returns
+        -------
+        tuple of (numpy.ndarray or None)
+            ``(classifier input, segmenter input)``, each float32 (C, S, S) at that
+            network's input size, None for a network the model does not have.
+
+        Raises
+        ------
+        ValueError
+            When ``pixels`` is not a uint8 (H, W) array.
         """
         if not isinstance(pixels, np.ndarray) or pixels.ndim != 2 or pixels.dtype != np.uint8:
             raise ValueError(
@@ -315,6 +336,8 @@ class InferenceEngine:
                 )
             )
         return out[0], out[1]
+
+    _inputs = prepare  # the name the tests and benchmarks used before it was public
 
     def _run(self, net: nn.Module, batch: np.ndarray) -> torch.Tensor:
         """Forward (N, C, S, S) float32 (plus mirrored copies with TTA) on the device."""
@@ -362,7 +385,12 @@ class InferenceEngine:
             return self._forward(cls_batch, seg_batch)
 
     def predict(
-        self, pixels: np.ndarray, *, image_id: str = "", padding: np.ndarray | None = None
+        self,
+        pixels: np.ndarray,
+        *,
+        image_id: str = "",
+        padding: np.ndarray | None = None,
+        inputs: tuple[np.ndarray | None, np.ndarray | None] | None = None,
     ) -> Prediction:
         """Run the models on one image.
 
@@ -375,6 +403,9 @@ class InferenceEngine:
         padding : numpy.ndarray or None
             bool (H, W) padding pixels (``XrayImage.padding``): left out of CLAHE, 0 in
             the model input.
+        inputs : tuple or None
+            ``self.prepare(pixels, padding)`` when already computed (e.g. in a decode
+            thread); None computes it here. The result is the same either way.
 
         Returns
         -------
@@ -382,7 +413,12 @@ class InferenceEngine:
             ``probability_map`` is float32 (H, W) in [0, 1].
 
         """
-        return self.predict_batch([pixels], image_ids=[image_id], paddings=[padding])[0]
+        return self.predict_batch(
+            [pixels],
+            image_ids=[image_id],
+            paddings=[padding],
+            inputs=None if inputs is None else [inputs],
+        )[0]
 
     def heatmap(self, pixels: np.ndarray, *, padding: np.ndarray | None = None) -> np.ndarray:
         """Grad-CAM of the classifier for one image (#10, :mod:`.explain`).
@@ -408,7 +444,7 @@ class InferenceEngine:
         """
         if self._features is None or self.manifest.classifier is None:
             raise ValueError("this model has no DenseNet classifier to explain")
-        cls_input, _ = self._inputs(pixels, padding)
+        cls_input, _ = self.prepare(pixels, padding)
         x = torch.from_numpy(cls_input[None]).to(self._device)
         target = grad_cam_target(self.manifest.classifier.head)
         return grad_cam(self._features, x, target=target, out_shape=pixels.shape)
@@ -419,6 +455,7 @@ class InferenceEngine:
         *,
         image_ids: Sequence[str] | None = None,
         paddings: Sequence[np.ndarray | None] | None = None,
+        inputs: Sequence[tuple[np.ndarray | None, np.ndarray | None]] | None = None,
     ) -> list[Prediction]:
         """Run the models on several images in one forward pass per model.
 
@@ -430,6 +467,9 @@ class InferenceEngine:
             One id per image (default ``""``).
         paddings : sequence of (numpy.ndarray or None) or None
             One padding mask per image (see :meth:`predict`); default none.
+        inputs : sequence of tuple or None
+            One :meth:`prepare` result per image, when already computed; then
+            ``paddings`` is not used (it went into ``prepare``).
 
         Returns
         -------
@@ -447,7 +487,12 @@ class InferenceEngine:
         pads = list(paddings) if paddings is not None else [None] * len(images)
         if len(pads) != len(images):
             raise ValueError("paddings must have one entry per image")
-        pairs = [self._inputs(img, pad) for img, pad in zip(images, pads, strict=True)]
+        if inputs is not None:
+            pairs = list(inputs)
+            if len(pairs) != len(images):
+                raise ValueError("inputs must have one entry per image")
+        else:
+            pairs = [self.prepare(img, pad) for img, pad in zip(images, pads, strict=True)]
         cls_batch = None if pairs[0][0] is None else np.stack([p[0] for p in pairs])
         seg_batch = None if pairs[0][1] is None else np.stack([p[1] for p in pairs])
         raw, prob, feats = self._forward_with_fallback(cls_batch, seg_batch)

@@ -160,3 +160,28 @@ def test_without_held_out_data_the_threshold_is_cross_validated() -> None:
     assert spec.threshold > float(np.median(stats.distance(train)))  # in-sample is smaller
     with pytest.raises(ValueError, match="at least 3"):
         fit_ood(train[:2], None)
+
+
+def test_single_vector_distance_is_bit_identical_to_the_matrix_product() -> None:
+    # #11 §1: one vector goes through np.dot (fast); it must equal the (1, D) @ (D, D)
+    # formula it replaced, exactly, on the demo model's statistics
+    from pneumoviewer import DEMO_MODEL_DIR
+    from pneumoviewer.core.inference.manifest import read_manifest
+    from pneumoviewer.core.inference.ood import OodDetector
+
+    detector = OodDetector.from_model_dir(DEMO_MODEL_DIR, read_manifest(DEMO_MODEL_DIR).ood)
+    stats = detector.stats
+    p64 = stats.precision.astype(np.float64)
+    rng = np.random.default_rng(3)
+    scale = float(np.abs(stats.mean).mean())
+    for _ in range(50):
+        f = (stats.mean + rng.normal(0, scale, stats.mean.shape)).astype(np.float32)
+        d = np.atleast_2d(f.astype(np.float64)) - stats.mean.astype(np.float64)
+        old = np.sqrt(np.maximum(((d @ p64) * d).sum(axis=1), 0.0))
+        assert stats.distance(f).tobytes() == old.tobytes()
+        assert detector.distance(f) == float(old[0])
+    batch = (stats.mean + rng.normal(0, scale, (4, stats.mean.size))).astype(np.float32)
+    d = batch.astype(np.float64) - stats.mean.astype(np.float64)
+    np.testing.assert_array_equal(
+        stats.distance(batch), np.sqrt(np.maximum(((d @ p64) * d).sum(axis=1), 0.0))
+    )
