@@ -16,6 +16,8 @@ OUTPUT_NAMES = ("predictions.csv", "submission.csv", "problems.csv", "metrics.js
 #: ``--runtime`` values (as :data:`pneumoviewer.core.inference.runtimes.RUNTIME_CHOICES`,
 #: repeated here so the parser does not import torch).
 RUNTIME_CHOICES = ("auto", "torch", "torch-bf16", "onnxruntime", "openvino")
+#: ``--engine`` values.
+ENGINE_CHOICES = ("local", "ray")
 #: Environment variable giving ``--runtime``'s default.
 RUNTIME_ENV = "PNEUMOVIEWER_RUNTIME"
 
@@ -68,6 +70,12 @@ class PredictOptions:
         (:func:`pneumoviewer.predict.prepare.default_threads`).
     progress : bool
         Show a tqdm progress bar on stderr.
+    engine : str
+        ``local`` (threads in this process) or ``ray`` (Ray Data: decode tasks and an actor
+        pool of the models; :mod:`pneumoviewer.predict.ray_engine`).
+    address : str or None
+        With ``engine="ray"``: the address of a running Ray cluster (``ray.init(address=...)``);
+        None starts a local Ray for the run.
 
     """
 
@@ -92,6 +100,8 @@ class PredictOptions:
     workers: int = 2
     threads: int | None = None
     progress: bool = True
+    engine: str = "local"
+    address: str | None = None
 
 
 def _unit(text: str) -> float:
@@ -229,6 +239,20 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         help="CPU threads for the models (default: all CPUs but one)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--engine",
+        choices=ENGINE_CHOICES,
+        default="local",
+        help="local (default): threads in this process; ray: Ray Data (decode tasks, the "
+        "models in an actor pool: one actor per GPU, else CPU actors of --threads threads), "
+        "on a local Ray or the cluster at --address; needs pip install 'pneumoviewer[ray]'",
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="with --engine ray: address of a running Ray cluster (e.g. HEAD:6379 or auto); "
+        "inputs, outputs and the model folder must be on a filesystem every node sees",
+    )
 
 
 def from_args(args: argparse.Namespace) -> PredictOptions:
@@ -255,4 +279,6 @@ def from_args(args: argparse.Namespace) -> PredictOptions:
         workers=args.workers,
         threads=args.threads,
         progress=not args.no_progress,
+        engine=args.engine,
+        address=args.address,
     )
