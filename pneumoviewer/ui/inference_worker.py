@@ -25,10 +25,14 @@ from pneumoviewer.ui.workers import WorkerThread
 # --- requests -------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class LoadModel:
-    """Load (or replace) the engine from ``model_dir`` on ``device``."""
+    """Load (or replace) the engine from ``model_dir`` on ``device`` with ``runtime``.
+
+    ``runtime`` None: the settings' ``runtime`` key, else ``$PNEUMOVIEWER_RUNTIME``, else auto.
+    """
 
     model_dir: Path
     device: str = "auto"
+    runtime: str | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -146,6 +150,8 @@ class ModelInfo:
     params: Any  # PostprocessParams defaults
     seconds: float
     runtime: str = ""  # device, runtime per network, TTA: part of the results-store key (#12)
+    runtimes: tuple[tuple[str, str], ...] = ()  # (network, runtime it runs on) (#11)
+    runtime_choice: str = ""  # the runtime setting the engine was built with (#11)
 
 
 class InferenceWorker(WorkerThread):
@@ -188,10 +194,10 @@ class InferenceWorker(WorkerThread):
         self.predictions_run = 0
 
     # --- requests (GUI thread) -----------------------------------------------------------
-    def load_model(self, model_dir: Path, device: str = "auto") -> None:
-        """Load (or replace) the engine from ``model_dir`` on ``device``."""
+    def load_model(self, model_dir: Path, device: str = "auto", runtime: str | None = None) -> None:
+        """Load (or replace) the engine from ``model_dir`` (see :class:`LoadModel`)."""
         with self._cond:
-            self._load = LoadModel(Path(model_dir), device)
+            self._load = LoadModel(Path(model_dir), device, runtime)
             self._cond.notify_all()
 
     def analyse(self, request: AnalyseImage) -> None:
@@ -306,7 +312,7 @@ class InferenceWorker(WorkerThread):
 
     def _do(self, job: LoadModel | AnalyseImage | BatchItem | HeatmapRequest) -> None:
         if isinstance(job, LoadModel):
-            self._load_engine(job.model_dir, job.device)
+            self._load_engine(job.model_dir, job.device, job.runtime)
             return
         if isinstance(job, HeatmapRequest):
             self._heatmap(job)
@@ -346,14 +352,19 @@ class InferenceWorker(WorkerThread):
             elif not self._batch and done >= total:
                 self._finish_batch(cancelled=False)
 
-    def _load_engine(self, model_dir: Path, device: str) -> None:
+    def _load_engine(self, model_dir: Path, device: str, requested: str | None = None) -> None:
         t0 = time.perf_counter()
         try:
             from pneumoviewer.core.inference.engine import InferenceEngine
             from pneumoviewer.core.inference.runtimes import default_runtime  # #11
-            from pneumoviewer.ui.settings import make_settings, read_value
 
-            runtime = default_runtime(read_value(make_settings(), "runtime", None, str))
+            if requested is None:
+                from pneumoviewer.ui.settings import make_settings, read_value
+
+                requested = read_value(make_settings(), "runtime", None, str)
+            runtime = default_runtime(requested)
+            if requested is not None and requested != runtime:
+                self.notice.emit(f"Runtime {requested} cannot run here; using {runtime}.")
             engine = InferenceEngine(model_dir, device=device, runtime=runtime)
         except Exception as exc:  # noqa: BLE001 - shown to the user, viewer keeps running
             self.model_failed.emit(ModelFailure(str(model_dir), str(exc)))
@@ -371,6 +382,8 @@ class InferenceWorker(WorkerThread):
                 engine.postprocess_params(),
                 time.perf_counter() - t0,
                 runtime=engine_runtime(engine),
+                runtimes=tuple(getattr(engine, "runtimes", {}).items()),
+                runtime_choice=runtime,
             )
         )
 

@@ -11,48 +11,21 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import (
-    QAbstractSlider,
-    QAbstractSpinBox,
-    QComboBox,
-    QDockWidget,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QScrollArea,
-    QTabWidget,
-    QWidget,
-)
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QMainWindow, QMessageBox
 
 from pneumoviewer.ui.actions import ShortcutsDialog, build_actions
-from pneumoviewer.ui.bind import bind_checkable
-from pneumoviewer.ui.controllers.analysis import AnalysisController
-from pneumoviewer.ui.controllers.data import DataController
-from pneumoviewer.ui.controllers.export import ExportController
+from pneumoviewer.ui.compose import build_controllers
 from pneumoviewer.ui.controllers.reading_install import install_reading
-from pneumoviewer.ui.controllers.render import RenderController
-from pneumoviewer.ui.controllers.settings import SettingsController
 from pneumoviewer.ui.controllers.status import StatusController
-from pneumoviewer.ui.controls import ControlsPanel
-from pneumoviewer.ui.image_canvas import ImageCanvas
-from pneumoviewer.ui.panels import MetadataPanel, ModelPanel, ProblemsPanel, SummaryPanel
+from pneumoviewer.ui.docks import build_docks, build_panels, default_dock_sizes
+from pneumoviewer.ui.menus import bind_actions, build_menus, keep_arrow_keys
 from pneumoviewer.ui.settings import make_settings
-from pneumoviewer.ui.study_list import StudyListPanel
+from pneumoviewer.ui.toolbar import EngineChoice, build_toolbar
 from pneumoviewer.ui.view_model import ViewModel
 from pneumoviewer.ui.widgets.canvas_wiring import wire_reading_room
 
 log = logging.getLogger(__name__)
-
-#: Checkable actions and the view-model fields they are bound to.
-ACTION_FIELDS = (
-    ("contrast", "display", "clahe"),
-    ("invert", "display", "invert"),
-    ("lock_view", "display", "lock"),
-    ("show_truth", "overlay", "show_truth"),
-    ("show_prediction", "overlay", "show_prediction"),
-    ("difference", "overlay", "difference"),
-)
 
 
 class _Busy:
@@ -60,21 +33,6 @@ class _Busy:
 
     def __init__(self, busy) -> None:
         self.isActive = busy
-
-
-class KeepArrowKeys(QObject):
-    """Let spin boxes, combo boxes and sliders keep Up/Down/PgUp/PgDn when focused.
-
-    The window-wide navigation shortcuts would otherwise take those keys; accepting the
-    ``ShortcutOverride`` event hands the key to the focused widget instead.
-    """
-
-    KEYS = (Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown)
-
-    def eventFilter(self, obj, event) -> bool:  # noqa: D102, N802
-        if event.type() == QEvent.Type.ShortcutOverride and event.key() in self.KEYS:
-            event.accept()
-        return False
 
 
 class MainWindow(QMainWindow):
@@ -88,6 +46,7 @@ class MainWindow(QMainWindow):
         Ground-truth CSV to use instead of searching next to the folder.
     device : str
         Initial device ("auto", "cpu", "cuda"); the remembered one wins when not given.
+        The CPU runtime is the remembered one, else ``$PNEUMOVIEWER_RUNTIME``, else auto.
 
     """
 
@@ -131,213 +90,59 @@ class MainWindow(QMainWindow):
         )
         # #9: verdicts, note, the reader's mask (dock, Reading menu, File -> Export readings).
         self.reading = install_reading(self)
-        self._arrow_keys_filter = KeepArrowKeys(self)
-        for cls in (QAbstractSpinBox, QComboBox, QAbstractSlider):
-            for widget in self.findChildren(cls):
-                widget.installEventFilter(self._arrow_keys_filter)
+        self._arrow_keys_filter = keep_arrow_keys(self)
         # H2's hook: the canvas reads and writes the display section (W/L, zoom, toggles).
         if hasattr(self.canvas, "bind_view_model"):
             self.canvas.bind_view_model(self.vm)
 
     # --- construction ---------------------------------------------------------------------
     def _build_widgets(self) -> None:
-        self.canvas = ImageCanvas(self)
-        self.canvas.setMinimumWidth(420)
-        self.setCentralWidget(self.canvas)
-        self.study_list = StudyListPanel(self)
-        self.controls = ControlsPanel(self.vm, self.actions, self)
-        self.metadata_panel = MetadataPanel(self)
-        self.model_panel = ModelPanel(self)
-        self.summary_panel = SummaryPanel(self)
-        self.summary_panel.show_summary(None)
-        self.problems = ProblemsPanel(self)
-
-        def dock(title: str, name: str, widget: QWidget, area) -> QDockWidget:
-            d = QDockWidget(title, self)
-            d.setObjectName(name)
-            d.setWidget(widget)
-            d.setFeatures(
-                QDockWidget.DockWidgetFeature.DockWidgetMovable
-                | QDockWidget.DockWidgetFeature.DockWidgetClosable
-                | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-            )
-            self.addDockWidget(area, d)
-            return d
-
-        def scrolled(widget: QWidget) -> QScrollArea:
-            area = QScrollArea(self)
-            area.setWidget(widget)
-            area.setWidgetResizable(True)
-            area.setFrameShape(QScrollArea.Shape.NoFrame)
-            area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-            return area
-
-        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
-        self.studies_dock = dock("Studies", "studies_dock", self.study_list, left)
-        self.controls_dock = dock("Controls", "controls_dock", scrolled(self.controls), right)
-        self.info_tabs = QTabWidget(self)
-        for panel, title in (
-            (self.metadata_panel, "Image"),
-            (self.model_panel, "Model"),
-            (self.summary_panel, "Summary"),
-        ):
-            self.info_tabs.addTab(scrolled(panel), title)
-        self.info_dock = dock("Information", "info_dock", self.info_tabs, right)
-        self.problems_dock = dock(
-            "Problems", "problems_dock", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea
-        )
-        self.problems_dock.hide()
-        # Floors that a restored layout cannot go under (columns and the AI box stay legible).
-        self.studies_dock.setMinimumWidth(360)
-        self.controls_dock.setMinimumWidth(330)
+        p = self.panels = build_panels(self, self.vm, self.actions)
+        self.canvas, self.study_list, self.controls = p.canvas, p.study_list, p.controls
+        self.metadata_panel, self.model_panel = p.metadata_panel, p.model_panel
+        self.summary_panel, self.problems = p.summary_panel, p.problems
+        d = self.docks = build_docks(self, p)
+        self.studies_dock, self.controls_dock, self.info_dock = d.studies, d.controls, d.info
+        self.problems_dock, self.info_tabs = d.problems, d.info_tabs
         self.default_dock_sizes()
-        self.device_combo = QComboBox(self)
-        for label, key in (("Auto", "auto"), ("CPU", "cpu"), ("CUDA", "cuda")):
-            self.device_combo.addItem(label, key)
-        self.device_combo.setToolTip("Device for the model (CUDA falls back to the CPU)")
+        # #11: device and CPU runtime (toolbar), remembered; a change reloads the model.
+        self.engine_choice = EngineChoice(self.settings, self)
+        self.device_combo = self.engine_choice.device_combo
+        self.runtime_combo = self.engine_choice.runtime_combo
 
     def _build_controllers(self, gt_csv: Path | None) -> None:
-        from pneumoviewer.core.preprocessing import ClaheParams
-
-        def clahe_params():
-            info = self.analysis.model_info
-            return (info.manifest.clahe if info is not None else None) or ClaheParams()
-
-        self.data = DataController(
-            self.vm,
-            study_list=self.study_list,
-            problems=self.problems,
-            problems_dock=self.problems_dock,
-            status=self.status,
-            metadata_panel=self.metadata_panel,
-            clahe_params=clahe_params,
-            gt_csv=gt_csv,
-            parent=self,
-        )
-        self.analysis = AnalysisController(
-            self.vm,
-            study_list=self.study_list,
-            status=self.status,
-            model_panel=self.model_panel,
-            summary_panel=self.summary_panel,
-            truth_mask=self.data.truth_mask,
-            report_problem=self.data.report_problem,
-            settings=self.settings,
-            device_choice=lambda: self.device_combo.currentData(),
-            on_model_changed=lambda: self.data.reload_current(clahe_params()),
-            truth_rows=self._truth_rows,
-            parent=self,
-        )
-        self.render = RenderController(
-            self.vm, canvas=self.canvas, analysis=self.analysis, parent=self
-        )
-        for layer in self.render.layers:  # each layer's own controls (recipe: ui/layers)
-            widget = layer.make_controls(self.controls, self.actions)
-            if widget is not None:
-                self.controls.add_layer_controls(widget)
-        self.exporter = ExportController(
-            self.vm,
-            window=self,
-            study_list=self.study_list,
-            analysis=self.analysis,
-            data=self.data,
-            status=self.status,
-            clahe_params=clahe_params,
-            parent=self,
-        )
-        self._build_quality_and_heatmaps()
         self.recent_menu = self.menuBar().addMenu("&File").addMenu("Open &recent")
-        self.prefs = SettingsController(
+        c = build_controllers(
+            self,
             self.vm,
+            panels=self.panels,
+            docks=self.docks,
+            actions=self.actions,
+            status=self.status,
             settings=self.settings,
-            window=self,
+            engine=self.engine_choice,
             recent_menu=self.recent_menu,
             open_folder=self.open_folder,
+            gt_csv=gt_csv,
         )
-
-    def _build_quality_and_heatmaps(self) -> None:
-        """#10: the input-quality gate per image and the heat-map layer's requests."""
-        from pneumoviewer.ui.controllers.heatmap import HeatmapController
-        from pneumoviewer.ui.controllers.quality import QualityController
-
-        common = {"study_list": self.study_list, "analysis": self.analysis}
-        common |= {"render": self.render, "exporter": self.exporter, "status": self.status}
-        self.quality = QualityController(
-            self.vm, canvas=self.canvas, actions=self.actions, parent=self, **common
-        )
-        self.heatmaps = HeatmapController(self.vm, actions=self.actions, parent=self, **common)
+        self.data, self.analysis, self.render, self.exporter = (
+            c.data, c.analysis, c.render, c.exporter
+        )  # fmt: skip
+        self.quality, self.heatmaps, self.prefs = c.quality, c.heatmaps, c.prefs
 
     def _build_menus(self) -> None:
-        a, bar = self.actions, self.menuBar()
-        file_menu = self.recent_menu.parentWidget()
-        file_menu.insertAction(self.recent_menu.menuAction(), a["open_folder"])
-        file_menu.addSeparator()
-        file_menu.addAction(a["export_png"])
-        file_menu.addAction(a["export_all"])
-        file_menu.addSeparator()
-        file_menu.addAction(a["quit"])
-        view = self.view_menu = bar.addMenu("&View")
-        for name in (
-            "contrast", "invert", "show_truth", "show_prediction", "difference", "heatmap"
-        ):  # fmt: skip
-            view.addAction(a[name])
-        view.addSeparator()
-        for name in ("fit", "one_to_one", "reset_levels", "lock_view"):
-            view.addAction(a[name])
-        view.addSeparator()
-        view.addAction("Ground-truth colour…", lambda: self.prefs.pick_color("truth"))
-        view.addAction("Prediction colour…", lambda: self.prefs.pick_color("pred"))
-        view.addSeparator()
-        for d in (self.studies_dock, self.controls_dock, self.info_dock, self.problems_dock):
-            view.addAction(d.toggleViewAction())
-        go = bar.addMenu("&Go")
-        for name in ("next_image", "prev_image", "page_down", "page_up", "triage"):
-            go.addAction(a[name])
-        analysis = bar.addMenu("&Analysis")
-        for name in ("analyse", "analyse_all", "cancel", "threshold_up", "threshold_down"):
-            analysis.addAction(a[name])
-        analysis.addSeparator()
-        analysis.addAction(a["quality_override"])  # #10
-        analysis.addAction(a["heatmap_all"])
-        model = bar.addMenu("&Model")
-        model.addAction(a["load_model"])
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(a["shortcuts"])
-        help_menu.addAction(a["about"])
-
-        tb = self.addToolBar("Main")
-        tb.setObjectName("main_toolbar")
-        tb.setMovable(False)
-        for name in (
-            "open_folder",
-            None,
-            "analyse",
-            "analyse_all",
-            "cancel",
-            None,
-            "triage",
-            None,
-            "contrast",
-            "show_truth",
-            "show_prediction",
-            "difference",
-            "heatmap",
-            None,
-            "export_png",
-        ):
-            if name is None:
-                tb.addSeparator()
-            else:
-                tb.addAction(a[name])
-        tb.addSeparator()
-        tb.addWidget(QLabel(" Device "))
-        tb.addWidget(self.device_combo)
-        self.view_toolbar = tb
+        self.view_menu = build_menus(
+            self.menuBar(),
+            self.actions,
+            recent_menu=self.recent_menu,
+            pick_color=self.prefs.pick_color,
+            docks=self.docks.all(),
+        )
+        self.view_toolbar = build_toolbar(self, self.actions, self.engine_choice)
 
     def _connect(self) -> None:
         a, vm = self.actions, self.vm
-        for name, section, field in ACTION_FIELDS:
-            bind_checkable(getattr(vm, section), field, a[name])
+        bind_actions(a, vm)
         a["open_folder"].triggered.connect(self.choose_folder)
         a["export_png"].triggered.connect(self.exporter.export_current)
         a["export_all"].triggered.connect(self.exporter.export_all)
@@ -358,7 +163,7 @@ class MainWindow(QMainWindow):
         a["load_model"].triggered.connect(self.choose_model)
         a["shortcuts"].triggered.connect(lambda: ShortcutsDialog(self).exec())
         a["about"].triggered.connect(self._about)
-        self.device_combo.currentIndexChanged.connect(self._on_device_changed)
+        self.engine_choice.changed.connect(self.analysis.reload_on_device)
         # Controller signals the window re-emits (tests, tools and the startup probe).
         self.data.image_shown.connect(self.image_shown)
         self.data.scan_finished.connect(self.scan_finished)
@@ -379,19 +184,12 @@ class MainWindow(QMainWindow):
     def _restore(self, device: str | None) -> None:
         self._layout_restored = self.prefs.restore()
         self.exporter.last_export_dir = self.prefs.last_export_dir()
-        i = self.device_combo.findData(self.prefs.device(device))
-        self.device_combo.blockSignals(True)
-        self.device_combo.setCurrentIndex(max(0, i))
-        self.device_combo.blockSignals(False)
+        self.engine_choice.restore(self.prefs.device(device))
         self._update_cancel()
 
     def default_dock_sizes(self) -> None:
         """Studies ~470 px (room for the columns), controls ~370 px, Problems readable."""
-        h, v = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
-        self.resizeDocks([self.studies_dock, self.controls_dock], [470, 370], h)
-        self.resizeDocks([self.controls_dock, self.info_dock], [600, 260], v)
-        if self.problems_dock.isVisible():
-            self.resizeDocks([self.problems_dock], [200], v)
+        default_dock_sizes(self, self.docks)
 
     def showEvent(self, event) -> None:  # noqa: D102, N802
         super().showEvent(event)
@@ -412,11 +210,6 @@ class MainWindow(QMainWindow):
     def open_folder(self, folder: Path) -> None:
         """Open ``folder`` (results of the previous folder are dropped)."""
         self.data.open_folder(Path(folder))
-
-    def _truth_rows(self, image_id: str) -> list[str] | None:
-        """Return the run-length strings of ``image_id`` in the ground truth (None: not listed)."""
-        gt = self.data.ground_truth
-        return gt.rows(image_id) if gt is not None and image_id in gt else None
 
     def _on_folder_opened(self, folder: Path) -> None:
         self.analysis.clear_results()
@@ -465,10 +258,6 @@ class MainWindow(QMainWindow):
 
     def _update_cancel(self) -> None:
         self.actions["cancel"].setEnabled(self.vm.analysis.batch_running or self.exporter.busy())
-
-    def _on_device_changed(self, _index: int) -> None:
-        self.settings.setValue("device", self.device_combo.currentData())
-        self.analysis.reload_on_device()
 
     def show_error(self, title: str, text: str) -> None:
         """Tell the user about a problem (tests replace this to avoid modal dialogs)."""
@@ -558,7 +347,7 @@ class MainWindow(QMainWindow):
             info = self.analysis.model_info
             self.prefs.save(
                 model_name=None if info is None else info.manifest.name,
-                device=self.device_combo.currentData(),
+                device=self.engine_choice.device(),
                 last_export_dir=self.exporter.last_export_dir,
             )
         finally:

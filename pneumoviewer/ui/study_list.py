@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -18,12 +18,41 @@ from PySide6.QtWidgets import (
 )
 
 from pneumoviewer.ui.study_model import (
+    COL_AGE,
+    COL_AREA,
+    COL_CALL,
+    COL_DICE,
+    COL_ID,
     COL_PROB,
+    COL_QUALITY,
+    COL_READ,
+    COL_SEX,
+    COL_TRUTH,
+    COL_VIEW,
     ID_ROLE,
     STATE_FILTERS,
     StudyFilterProxy,
     StudyTableModel,
 )
+
+#: The widest usual text of each column: a column is at least as wide as it and its title.
+#: Ids elide on the left (their distinct end stays visible); longer quality reasons and
+#: decision states elide too, with the full text in the tooltip or the read-out.
+COLUMN_SAMPLES = {
+    COL_ID: "…75165.878027",
+    COL_VIEW: "PA",
+    COL_SEX: "M",
+    COL_AGE: "100 y",
+    COL_TRUTH: "negative",
+    COL_PROB: "0.000",
+    COL_CALL: "negative",
+    COL_AREA: "1,048,576",
+    COL_DICE: "0.000",
+    COL_READ: "disagree",
+    COL_QUALITY: "refused",
+}
+CELL_PADDING = 14  # px: the cell's margins around its text
+TITLE_PADDING = 24  # px: the title's margins and the sort arrow
 
 
 class _ElideLeftDelegate(QStyledItemDelegate):
@@ -78,16 +107,20 @@ class StudyListPanel(QWidget):
         self.view.setWordWrap(False)
         self.view.verticalHeader().hide()
         self.view.verticalHeader().setDefaultSectionSize(22)
+        # Every column fits its title and usual text; ImageId takes the room the others
+        # leave (never less than its sample); when the dock is narrower than the columns,
+        # the table scrolls sideways instead of squeezing Read and Quality (#10) away.
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
-        metrics = header.fontMetrics()
-        widths = (34, 30, 40, 60, 48, 66, 60, 44, 40, 70)  # ... Read, Quality (#10)
-        for col, width in zip(range(1, 11), widths, strict=True):
-            title = self.model.headerData(col, Qt.Orientation.Horizontal)
-            header.resizeSection(col, max(width, metrics.horizontalAdvance(title) + 16))
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(30)
+        self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.column_widths = self._column_widths()
+        for col, width in self.column_widths.items():
+            header.resizeSection(col, width)
+        header.sectionResized.connect(self._on_section_resized)
+        self.view.viewport().installEventFilter(self)
         self.view.setItemDelegateForColumn(
             0, _ElideLeftDelegate(self.view)
         )  # ids differ at the end
@@ -123,6 +156,40 @@ class StudyListPanel(QWidget):
             self.proxy.layoutChanged,
         ):
             sig.connect(self._update_count)
+
+    def _column_widths(self) -> dict[int, int]:
+        """Return each column's width: its sample text or its title, whichever is wider."""
+        cells, titles = self.view.fontMetrics(), self.view.horizontalHeader().fontMetrics()
+        widths = {}
+        for col, sample in COLUMN_SAMPLES.items():
+            title = self.model.headerData(col, Qt.Orientation.Horizontal)
+            widths[col] = max(
+                cells.horizontalAdvance(sample) + CELL_PADDING,
+                titles.horizontalAdvance(title) + TITLE_PADDING,
+            )
+        return widths
+
+    def fit_id_column(self) -> None:
+        """Give ImageId the width the other columns leave (at least its own width)."""
+        header = self.view.horizontalHeader()
+        others = sum(
+            header.sectionSize(c)
+            for c in range(header.count())
+            if c != COL_ID and not header.isSectionHidden(c)
+        )
+        room = self.view.viewport().width() - others
+        width = max(self.column_widths[COL_ID], room)
+        if header.sectionSize(COL_ID) != width:
+            header.resizeSection(COL_ID, width)
+
+    def _on_section_resized(self, col: int, _old: int, _new: int) -> None:
+        if col != COL_ID:
+            self.fit_id_column()
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: D102, N802
+        if event.type() == QEvent.Type.Resize and obj is self.view.viewport():
+            self.fit_id_column()
+        return False
 
     def _update_count(self, *args) -> None:
         total, shown = self.model.rowCount(), self.proxy.rowCount()

@@ -55,6 +55,9 @@ class AnalysisController(QObject):
         Remembered thresholds per model.
     device_choice : callable
         Returns "auto", "cpu" or "cuda".
+    runtime_choice : callable or None
+        Returns the CPU runtime setting ("auto", "torch", ...; None: the worker reads the
+        settings) (#11).
     on_model_changed : callable
         Called after a *different* model loaded (the window reloads the image: CLAHE).
     truth_rows : callable or None
@@ -95,6 +98,7 @@ class AnalysisController(QObject):
         device_choice: Callable[[], str],
         on_model_changed: Callable[[], None],
         truth_rows: Callable[[str], Any] | None = None,
+        runtime_choice: Callable[[], str | None] | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -107,6 +111,7 @@ class AnalysisController(QObject):
         self.report_problem = report_problem
         self.settings = settings
         self.device_choice = device_choice
+        self.runtime_choice = runtime_choice or (lambda: None)
         self.on_model_changed = on_model_changed
         self.truth_rows = truth_rows or (lambda _image_id: None)
         self.store = self._open_results_store(settings)  # #12: results persist on disk
@@ -174,7 +179,7 @@ class AnalysisController(QObject):
         self.model_panel.show_manifest(manifest, device="loading…")
         self.status.set_label(self.status.model_label, f"Model: {manifest.name} (loading…)")
         self.load_t0 = time.perf_counter()
-        self.inference.load_model(Path(model_dir), self.device_choice())
+        self.inference.load_model(Path(model_dir), self.device_choice(), self.runtime_choice())
         return None
 
     def reload_on_device(self) -> None:
@@ -186,14 +191,18 @@ class AnalysisController(QObject):
         first = self.model_info is None or info.model_dir != self.model_dir
         self.model_info, self.model_dir = info, info.model_dir
         m = info.manifest
-        self.model_panel.show_manifest(m, device=info.device, note="\n".join(info.warnings))
+        from pneumoviewer.ui.runtime_setting import describe_runtimes  # #11
+
+        where = describe_runtimes(info.device, dict(info.runtimes), info.runtime_choice)
+        self.model_panel.show_manifest(m, device=where, note="\n".join(info.warnings))
         demo = " · DEMO, not for clinical use" if m.demo else ""
         self.status.set_label(
             self.status.model_label,
             f"Model: {m.name}{demo}",
             style="color: #ff8a80;" if m.demo else "",
         )
-        self.status.set_label(self.status.device_label, f"Device: {info.device}")
+        short = describe_runtimes(info.device, dict(info.runtimes), info.runtime_choice, short=True)
+        self.status.set_label(self.status.device_label, f"Device: {short}")
         self.vm.analysis.device = info.device
         from pneumoviewer.ui.results import results_model_key
 
