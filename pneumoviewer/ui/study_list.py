@@ -49,7 +49,7 @@ COLUMN_SAMPLES = {
     COL_AREA: "1,048,576",
     COL_DICE: "0.000",
     COL_READ: "disagree",
-    COL_QUALITY: "refused",
+    COL_QUALITY: "refused: lateral",  # the level and the reason's first word
 }
 CELL_PADDING = 14  # px: the cell's margins around its text
 TITLE_PADDING = 24  # px: the title's margins and the sort arrow

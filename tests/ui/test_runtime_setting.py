@@ -116,6 +116,21 @@ def test_choosing_a_runtime_reloads_the_model_on_it_and_is_remembered(
     assert later.runtime() == "torch-bf16"
 
 
+def test_a_runtime_chosen_while_the_model_loads_is_the_one_it_ends_on(
+    qtbot, make_window, tiny_model_dir, native_bf16
+):
+    window = make_window()
+    with qtbot.waitSignal(
+        window.model_ready,
+        timeout=60000,
+        check_params_cb=lambda info: info.runtime_choice == "torch-bf16",
+    ):
+        assert window.load_model(tiny_model_dir)
+        assert window.vm.analysis.model == "loading"
+        window.runtime_combo.setCurrentIndex(window.runtime_combo.findData("torch-bf16"))
+    assert window.inference.engine.runtime == "torch-bf16"
+
+
 def test_a_runtime_that_cannot_run_here_falls_back_with_a_notice(qtbot, tiny_model_dir):
     from pneumoviewer.ui.inference_worker import InferenceWorker
 

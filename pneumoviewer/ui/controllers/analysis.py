@@ -118,6 +118,7 @@ class AnalysisController(QObject):
         self.summary = None
         self.model_info: ModelInfo | None = None
         self.model_dir: Path | None = None
+        self.loading_dir: Path | None = None  # the latest load asked for (None: failed)
         self.results_received = 0
         self.generation = 0
         self.bulk_queue: deque[str] = deque()
@@ -179,13 +180,15 @@ class AnalysisController(QObject):
         self.model_panel.show_manifest(manifest, device="loading…")
         self.status.set_label(self.status.model_label, f"Model: {manifest.name} (loading…)")
         self.load_t0 = time.perf_counter()
+        self.loading_dir = Path(model_dir)
         self.inference.load_model(Path(model_dir), self.device_choice(), self.runtime_choice())
         return None
 
     def reload_on_device(self) -> None:
-        """Reload the model on the device chosen in the toolbar."""
-        if self.model_dir is not None:
-            self.load_model(self.model_dir)
+        """Reload the model on the device / runtime chosen in the toolbar (also mid-load)."""
+        target = self.loading_dir or self.model_dir
+        if target is not None:
+            self.load_model(target)
 
     def _on_model_loaded(self, info: ModelInfo) -> None:
         first = self.model_info is None or info.model_dir != self.model_dir
@@ -221,6 +224,7 @@ class AnalysisController(QObject):
         self.maybe_auto_analyse()
 
     def _on_model_failed(self, failure: ModelFailure) -> None:
+        self.loading_dir = None
         self.vm.analysis.model = "failed" if self.model_info is None else "ready"
         self.vm.analysis.pending = None
         self.status.set_label(self.status.model_label, "Model: failed to load")
