@@ -28,6 +28,7 @@ __all__ = [
     "error_result",
     "png_job",
     "postprocess_params",
+    "prepare_image",
     "process_image",
     "run_settings",
     "write_cam",
@@ -133,11 +134,17 @@ def decode_image(entry, engine):
     passes instead of following them. :func:`process_image` gives the same result with or
     without it.
     """
-    from pneumoviewer.core.quality import check_pixels
     from pneumoviewer.core.studies import load_entry
 
     image = load_entry(entry)
-    return image, Prepared(
+    return image, prepare_image(image, engine)
+
+
+def prepare_image(image, engine) -> Prepared:
+    """Return the :class:`Prepared` work of a decoded image (thread-safe, no model run)."""
+    from pneumoviewer.core.quality import check_pixels
+
+    return Prepared(
         inputs=engine.prepare(image.pixels, image.padding),
         pixel_quality=check_pixels(image.pixels, padding=image.padding),
     )

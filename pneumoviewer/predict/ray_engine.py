@@ -75,7 +75,8 @@ def _decode(batch: dict, *, cwd: str) -> dict:
     for blob in batch["entry"]:
         entry = pickle.loads(blob)
         try:
-            image = load_entry(_absolute(entry, cwd))
+            # as typed when this node runs in the driver's folder (same error messages)
+            image = load_entry(entry if os.getcwd() == cwd else _absolute(entry, cwd))
         except Exception as exc:  # one bad file must not end the run
             images.append(b"")
             failed.append(pickle.dumps(error_result(entry, exc)))
@@ -108,13 +109,22 @@ class _Predictor:
         from concurrent.futures import ThreadPoolExecutor
 
         from pneumoviewer.predict.outputs import png_name
-        from pneumoviewer.predict.pipeline import png_job, process_image, write_cam
+        from pneumoviewer.predict.pipeline import png_job, prepare_image, process_image, write_cam
 
         opts, engine, cfg = self.opts, self.engine, self.config
         results, problems, pngs = [], [], []
-        with ThreadPoolExecutor(1, thread_name_prefix="png") as writer:
-            for blob, image_blob, failed in zip(
-                batch["entry"], batch["image"], batch["failed"], strict=True
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix="prepare") as preparer,
+            ThreadPoolExecutor(1, thread_name_prefix="png") as writer,
+        ):
+            # CLAHE, resizes and pixel rules of the batch's images on a thread, ahead of
+            # the forward passes (as the local engine's decode threads do)
+            images = [pickle.loads(b) if b else None for b in batch["image"]]
+            ahead = [
+                None if im is None else preparer.submit(prepare_image, im, engine) for im in images
+            ]
+            for blob, image, job, failed in zip(
+                batch["entry"], images, ahead, batch["failed"], strict=True
             ):
                 entry = pickle.loads(blob)
                 said: list[tuple[Path, str]] = []
@@ -123,10 +133,9 @@ class _Predictor:
                 if failed:
                     results.append(failed)
                     continue
-                image = pickle.loads(image_blob)
                 try:
                     result, mask, gt_mask, dec, quality = process_image(
-                        entry, image, engine, cfg.params, self.gt, cfg.decision
+                        entry, image, engine, cfg.params, self.gt, cfg.decision, job.result()
                     )
                 except Exception as exc:  # one bad file must not end the run
                     results.append(pickle.dumps(error_result(entry, exc)))
@@ -143,13 +152,13 @@ class _Predictor:
             for said, png in zip(problems, pngs, strict=True):
                 if png is not None and (error := png[1].result()) is not None:
                     said.append((png[0], error))
-        warnings = engine.warnings[self._said :]
+        news = engine.warnings[self._said :]
         self._said = len(engine.warnings)
         return {
             "i": batch["i"],
             "result": results,
             "problems": [pickle.dumps(p) for p in problems],
-            "warnings": [pickle.dumps(warnings)] + [pickle.dumps([])] * (len(results) - 1),
+            "warnings": [pickle.dumps(news)] + [pickle.dumps([])] * (len(results) - 1),
             "runtime": [f"{engine.device} {engine.runtime}"] * len(results),
         }
 
@@ -245,10 +254,10 @@ def run_predict_ray(
         opts, summary, config.settings, has_seg=config.has_seg, cam=config.cam, on_image=on_image
     )
     todo = [e for e in entries if e.image_id not in sink.done]
-    started = _init_ray(ray, opts)
+    started = _init_ray(ray, opts) if todo else False
     runtimes: set[str] = set()
+    t_loop = time.perf_counter()
     try:
-        t_loop = time.perf_counter()
         sink.start(len(entries), len(todo), stderr=stderr)
         if todo:
             for batch in _dataset(ray, opts, inputs.model_dir, gt, todo).iter_batches(
@@ -292,7 +301,7 @@ def _dataset(ray, opts: PredictOptions, model_dir: Path, gt, todo: list):
         warnings.simplefilter("ignore", DeprecationWarning)
         return ds.map_batches(
             _Predictor,
-            batch_size=2,
+            batch_size=4,
             fn_constructor_args=(opts, model_dir, gt),
             fn_constructor_kwargs={"threads": opts.threads or 1, "cwd": cwd},
             compute=ray.data.ActorPoolStrategy(size=actors),
