@@ -96,8 +96,9 @@ def initial_runtime(stored: str | None) -> str:
     return "auto"
 
 
-#: Short names of the networks (the status bar's room is scarce).
+#: Short names of the networks and runtimes (the status bar's room is scarce).
 SHORT_NETWORKS = {"classifier": "cls", "segmenter": "seg"}
+SHORT_LABELS = {**RUNTIME_LABELS, "onnxruntime": "ORT"}
 
 
 def describe_runtimes(
@@ -114,23 +115,22 @@ def describe_runtimes(
     choice : str
         The setting the engine was built with (``"auto"`` marks auto's pick).
     short : bool
-        Name the networks ``cls`` / ``seg`` (the status bar).
+        Name the networks ``cls`` / ``seg`` and ONNX Runtime ``ORT`` (the status bar).
 
     Returns
     -------
     str
         ``"cpu · OpenVINO (auto)"`` when every network runs on one runtime, else
         ``"cpu · classifier OpenVINO, segmenter ONNX Runtime (auto)"`` (short:
-        ``"cpu · cls OpenVINO, seg ONNX Runtime (auto)"``).
+        ``"cpu · cls OpenVINO, seg ORT (auto)"``).
     """
-    names = {RUNTIME_LABELS.get(v, v) for v in runtimes.values()}
+    labels = SHORT_LABELS if short else RUNTIME_LABELS
+    names = {labels.get(v, v) for v in runtimes.values()}
     if not runtimes:
         return device
     if len(names) == 1:
         text = next(iter(names))
     else:
         networks = SHORT_NETWORKS if short else {}
-        text = ", ".join(
-            f"{networks.get(k, k)} {RUNTIME_LABELS.get(v, v)}" for k, v in runtimes.items()
-        )
+        text = ", ".join(f"{networks.get(k, k)} {labels.get(v, v)}" for k, v in runtimes.items())
     return f"{device} · {text}" + (" (auto)" if choice == "auto" else "")

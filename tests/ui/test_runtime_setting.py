@@ -156,6 +156,6 @@ def test_describe_runtimes_names_each_network_when_they_differ():
         "cpu · classifier OpenVINO, segmenter ONNX Runtime (auto)"
     )
     assert describe_runtimes("cpu", mixed, "auto", short=True) == (
-        "cpu · cls OpenVINO, seg ONNX Runtime (auto)"
+        "cpu · cls OpenVINO, seg ORT (auto)"
     )
     assert describe_runtimes("cuda", {"classifier": "torch"}, "torch") == "cuda · PyTorch"
