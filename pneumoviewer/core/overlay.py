@@ -212,14 +212,6 @@ class _Coded:
     lut: np.ndarray  # uint8 (n, 4)
     members: list[tuple[tuple[str, Color], ...]]  # per code: the classes drawn there
 
-    def counts(self) -> np.ndarray:
-        """Return the number of pixels of each code (int, length ``len(self.lut)``)."""
-        n = len(self.lut)
-        if self.code.dtype == np.uint8:  # a histogram in OpenCV: no 8-byte index copy
-            hist = cv2.calcHist([self.code], [0], None, [256], [0, 256])
-            return hist.ravel()[:n].astype(np.int64)
-        return np.bincount(self.code.ravel(), minlength=n)[:n]
-
 
 def _coded(shape: tuple[int, int], paints: Sequence[Paint]) -> _Coded:
     """Combine the mask and class paints into one code image and colour table.
@@ -422,16 +414,13 @@ def compose_with_legend(
 
 def _overlaps(coded: _Coded) -> list[tuple[str, Color]]:
     """Entries for the combinations of two or more coded classes that appear."""
-    if all(len(drawn) < 2 for drawn in coded.members):
-        return []
-    counts = coded.counts()
     return [
         (
             f"Overlap ({' + '.join(label for label, _c in drawn)})",
             tuple(int(v) for v in coded.lut[i, :3]),
         )
         for i, drawn in enumerate(coded.members)
-        if len(drawn) >= 2 and counts[i] > 0
+        if len(drawn) >= 2 and np.any(coded.code == i)  # 1 byte a pixel: ~0.1 ms at 1024²
     ]
 
 

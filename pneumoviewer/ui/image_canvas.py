@@ -34,6 +34,7 @@ from pneumoviewer.ui.widgets.canvas_ruler import Ruler
 from pneumoviewer.ui.widgets.canvas_source import DISPLAY_WINDOW, DisplaySource, PreparedCache
 from pneumoviewer.ui.widgets.canvas_text import pixel_text, zoom_text
 from pneumoviewer.ui.widgets.canvas_viewbox import XrayViewBox
+from pneumoviewer.ui.widgets.overlay_item import OverlayItem
 from pneumoviewer.ui.windowing import (
     Preset,
     ValueStats,
@@ -78,7 +79,7 @@ class ImageCanvas(QWidget):
         self.view = XrayViewBox(self)
         self.graphics.setCentralItem(self.view)
         self.base_item = pg.ImageItem(axisOrder="row-major")
-        self.overlay_item = pg.ImageItem(axisOrder="row-major")
+        self.overlay_item = OverlayItem()  # repaints only the rectangle that changed
         self.overlay_item.setZValue(10)
         # The base changes only with window/level while the overlay is re-drawn on every
         # slider step: keep it as a device-resolution pixmap so a repaint blits it.
@@ -159,9 +160,7 @@ class ImageCanvas(QWidget):
         index, self.stats = self._prepared.get(image.stored, getattr(image, "padding", None))
         self.presets = image_presets(md, self.stats)
         span = self.stats.vmax - self.stats.vmin
-        self._raw = DisplaySource(
-            index, default_window(self.presets), is_monochrome1(md), span
-        )
+        self._raw = DisplaySource(index, default_window(self.presets), is_monochrome1(md), span)
         self._clahe_window = None
         if not self.is_locked():
             self._window = None
@@ -221,7 +220,7 @@ class ImageCanvas(QWidget):
         if rgba is None:
             self.overlay_item.clear()
             return
-        self.overlay_item.setImage(rgba, levels=None, autoLevels=False)
+        self.overlay_item.setImage(rgba)
 
     def show_message(self, text: str) -> None:
         """Clear the image and show ``text`` (e.g. a load error) in the canvas."""
@@ -492,4 +491,3 @@ class ImageCanvas(QWidget):
             max(margin, self.graphics.height() - self.info.height() - margin),
         )
         self.annotations.place()
-

@@ -4,6 +4,10 @@ Every change that can alter the picture (image, contrast, overlay settings, deci
 parameters, a new result) ends in :meth:`RenderController.refresh`: the current image's
 decision (the core rule, on the cached map), a :class:`~pneumoviewer.ui.layers.Scene`,
 the layers' paints, :func:`~pneumoviewer.core.overlay.compose`, ``ImageItem.setImage``.
+
+The overlay and the read-out follow every slider step; the study list's row of the image
+(its Dice and area columns) is repainted at most every :data:`ROW_REPAINT_MS` ms while the
+slider moves (the row's numbers are current at once; only the list's repaint waits).
 """
 
 from __future__ import annotations
@@ -13,11 +17,15 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
+from superqt.utils import qthrottled
 
 from pneumoviewer.ui.layers import LAYER_TYPES, LayerStack, Scene
 from pneumoviewer.ui.view_model import Readout
 
 log = logging.getLogger(__name__)
+
+#: The list row of the image on screen is repainted at most this often during a drag.
+ROW_REPAINT_MS = 100
 
 
 class RenderController(QObject):
@@ -65,6 +73,8 @@ class RenderController(QObject):
         self.layers = LayerStack([cls(vm) for cls in LAYER_TYPES])
         self.prediction = None  # the current image's post-processed mask
         self._result_painted = False
+        self._row_to_repaint: str | None = None
+        self._repaint_row_soon = qthrottled(self._repaint_row, timeout=ROW_REPAINT_MS)
         vm.image.events.loaded.connect(self._on_loaded)
         vm.image.events.error.connect(self._on_error)
         vm.display.events.clahe.connect(lambda *_: self._show_pixels(keep_view=True))
@@ -117,6 +127,11 @@ class RenderController(QObject):
                 self.canvas.show_image(li.image, clahe=li.clahe, contrast=self.vm.display.clahe)
         self.overlay_updated.emit()
 
+    def _repaint_row(self) -> None:
+        image_id, self._row_to_repaint = self._row_to_repaint, None
+        if image_id is not None:
+            self.analysis.study_list.model.update(image_id)
+
     # --- drawing -------------------------------------------------------------------------------
     def scene(self, li, prediction) -> Scene:
         """Return the arrays of the image on screen."""
@@ -158,7 +173,11 @@ class RenderController(QObject):
         elif prediction is not None and not prediction.any():
             notes.append("prediction: empty")
         self.canvas.set_legend(entries, note=" · ".join(notes))
-        readout = self.analysis.update_row(image_id, decision=decision, truth=li.truth)
+        readout = self.analysis.update_row(
+            image_id, decision=decision, truth=li.truth, notify=False
+        )
+        self._row_to_repaint = image_id
+        self._repaint_row_soon()
         if readout is None:  # evicted map
             readout = Readout(state="analyse again (result evicted)")
         self.vm.analysis.readout = readout

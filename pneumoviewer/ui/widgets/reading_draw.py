@@ -95,10 +95,10 @@ class BoxRepainter:
         overlay = self.canvas.overlay
         overlay[r0:r1, c0:c1] = rgba
         item = self.canvas.overlay_item
-        if item.image is not overlay and getattr(item.image, "base", None) is not overlay:
-            item.setImage(overlay, levels=None, autoLevels=False)
-        else:
-            item.updateImage(autoLevels=False)
+        if item.image is not overlay:
+            item.setImage(overlay)
+        else:  # changed in place: repaint the box only
+            item.updateImage(rect=(c0, r0, c1 - c0, r1 - r0))
 
     def end(self) -> None:
         """Forget the paints (the full refresh takes over)."""
