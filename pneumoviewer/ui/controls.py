@@ -139,6 +139,11 @@ class ControlsPanel(QWidget):
         self.decision_label.setWordWrap(True)
         self.area_label = QLabel("—", box)
         self.dice_label = QLabel("—", box)
+        for label, widest in ((self.area_label, "16,777,216 px"), (self.dice_label, "0.000")):
+            # Fixed size: a new number on every slider step must not re-lay out the panel.
+            label.ensurePolished()  # the stylesheet's font
+            width = label.fontMetrics().horizontalAdvance(widest) + 8
+            label.setFixedSize(width, label.sizeHint().height())
         self.device_label = QLabel("—", box)
         self.device_label.setWordWrap(True)
         form.addRow("AI probability", self.prob_label)
