@@ -103,6 +103,12 @@ def test_model_loaded_after_the_folder_fills_the_columns(
     load_model_and_wait(qtbot, second, tiny_model_dir)
     assert _columns(second) == before
     assert second.inference.predictions_run == 0
+    # the image on screen before its result came back from disk shows that result too
+    shown = second.study_list.model.get(second.vm.image.image_id)
+    qtbot.waitUntil(lambda: second.vm.analysis.readout.probability is not None, timeout=10000)
+    readout = second.vm.analysis.readout
+    assert readout.state == shown.state and readout.area == shown.area
+    assert readout.probability == pytest.approx(shown.probability)
 
 
 def test_a_changed_threshold_recomputes_restored_numbers(

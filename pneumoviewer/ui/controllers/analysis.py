@@ -532,6 +532,10 @@ class AnalysisController(QObject):
                 self.bulk_timer.start()
         if n:
             self.schedule_summary()
+            current = self.vm.image.image_id
+            if current is not None and any(r.image_id == current for r in rows):
+                if current in self.store:  # on screen before its result came back from disk
+                    self.result_arrived.emit(current)
         return n
 
     def _on_rows_inserted(self, _parent, first: int, last: int) -> None:
