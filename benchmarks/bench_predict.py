@@ -1,27 +1,37 @@
-"""Batch inference cost: `pneumoviewer predict` vs. bare forward passes of the same models.
+"""``pneumoviewer predict`` per image vs the chosen runtimes' bare forward passes (#11 §1).
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_predict.py [--n 12] [--threads 2] [--model DIR]
+    .venv/bin/python benchmarks/bench_predict.py [--runtime auto] [--rounds 5]
+        [--stage2 20] [--n N] [--threads T] [--model DIR|random] [--png] [--stages]
 
-Measured in one process, on the same threads:
+Measured in one process, side by side, in alternating rounds (the order flips every round,
+so load from other processes hits both alike):
 
-(a) baseline: the classifier and the segmenter called on pre-made input tensors of the
-    model's input sizes (``torch.inference_mode``, eval mode, batch 1, N times after a
-    warm-up) - what the models alone cost per image;
-(b) ``pneumoviewer predict`` (in-process, ``run_predict``) over a folder of N DICOMs
-    (the bundled sample, copied under new SOPInstanceUIDs when N > 10), once with
-    ``--no-png`` and once with annotated PNGs: seconds per image from the first image
-    to the last output written (model loading and the folder scan are reported apart).
+(a) **bare**: the engine's own runners (``--runtime``: ``auto`` picks the fastest faithful
+    runtime per network, as predict does) called on the real inputs of the same images,
+    prepared beforehand: classifier + segmenter, batch 1, nothing else. What the models
+    alone cost per image.
+(b) **predict**: ``run_predict`` in-process (what ``pneumoviewer predict --no-png`` runs,
+    same runtime and torch threads) over the same folder: seconds per image from the first
+    image to the last output written (``PredictSummary.loop_seconds``; the folder scan and
+    model loading are outside it).
 
-Prints the ratios (b) / (a); the target is <= 1.15. The default model has the real
-architectures (DenseNet-121 at 224, U-Net ResNet-34 at 256), randomly initialised in a
-temporary folder.
+Prints both medians, the ratio of medians and the median of the per-round ratios; the goal
+is <= 1.10. The folder: the 10 bundled samples (with their ground-truth CSV, so Dice is
+computed) plus ``--stage2`` stage-2 images from ``../shared/data`` when present, or ``--n``
+copies of the samples. The load average is printed per round: on a shared machine only
+the medians of alternating rounds mean something.
+
+``--stages`` adds the per-stage profile of one image's work, each stage timed on its own
+(``time.perf_counter``, median over the images), split into what predict runs in its decode
+threads and what it runs in the main thread between forward passes.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -34,6 +44,7 @@ sys.path.insert(0, str(REPO))
 
 
 def make_real_model(path: Path) -> Path:
+    """Real architectures (DenseNet-121 @224, U-Net ResNet-34 @256), random weights."""
     import torch
 
     from pneumoviewer.core.inference.manifest import (
@@ -83,124 +94,241 @@ def make_folder(path: Path, n: int) -> Path:
     return path
 
 
-class BareModels:
-    """The two networks of a model directory on pre-made input tensors (batch 1)."""
+def make_mixed_folder(path: Path, stage2: int) -> Path:
+    """The 10 samples + their ground-truth CSV, and the first ``stage2`` stage-2 images."""
+    from pneumoviewer import SAMPLES_DIR
 
-    def __init__(self, model_dir: Path, *, channels_last: bool) -> None:
-        import torch
-
-        from pneumoviewer.core.inference.models import load_model_dir
-
-        loaded = load_model_dir(model_dir)
-        c, s = loaded.manifest.classifier, loaded.manifest.segmenter
-        fmt = torch.channels_last if channels_last else torch.contiguous_format
-        self.cls = loaded.classifier.to(memory_format=fmt)
-        self.seg = loaded.segmenter.to(memory_format=fmt)
-        gen = torch.Generator().manual_seed(0)
-        self.xc = torch.randn(1, c.in_channels, c.input_size, c.input_size, generator=gen)
-        self.xs = torch.randn(1, s.in_channels, s.input_size, s.input_size, generator=gen)
-        self.xc = self.xc.contiguous(memory_format=fmt)
-        self.xs = self.xs.contiguous(memory_format=fmt)
-
-    def seconds_per_image(self, n: int) -> float:
-        """Wall time of n (classifier + segmenter) forward passes, divided by n."""
-        import torch
-
-        with torch.inference_mode():
-            t = time.perf_counter()
-            for _ in range(n):
-                self.cls(self.xc)
-                self.seg(self.xs)
-            return (time.perf_counter() - t) / n
-
-    def warm_up(self) -> None:
-        self.seconds_per_image(2)
+    path.mkdir(parents=True, exist_ok=True)
+    for src in sorted(SAMPLES_DIR.glob("*.dcm")) + sorted(SAMPLES_DIR.glob("*rle*.csv")):
+        shutil.copy(src, path / src.name)
+    shared = REPO.parent / "shared" / "data" / "stage2-unlabeled"
+    for src in sorted(shared.glob("*.dcm"))[:stage2] if shared.is_dir() else []:
+        shutil.copy(src, path / src.name)
+    return path
 
 
-def run_predict_once(
-    folder: Path, out: Path, model_dir: Path, *, png: bool, workers: int, threads: int
-):
+def _images(folder: Path):
+    from pneumoviewer.core.studies import ScanProblem, load_entry, scan_folder
+
+    entries = [e for e in scan_folder(folder) if not isinstance(e, ScanProblem)]
+    return entries, [load_entry(e) for e in entries]
+
+
+class Bare:
+    """The engine's runners on the prepared inputs of a folder's images (batch 1)."""
+
+    def __init__(self, engine, images) -> None:
+        self.engine = engine
+        self.nets = [(kind, net) for kind, net, _ in engine._networks()]
+        prepare = getattr(engine, "prepare", None) or engine._inputs
+        self.inputs = []
+        for image in images:
+            cls_in, seg_in = prepare(image.pixels, image.padding)
+            by_kind = {"classifier": cls_in, "segmenter": seg_in}
+            self.inputs.append([by_kind[kind][None] for kind, _ in self.nets])
+
+    def seconds_per_image(self) -> float:
+        t = time.perf_counter()
+        for batch in self.inputs:
+            for (_, net), x in zip(self.nets, batch, strict=True):
+                self.engine._run(net, x)
+        return (time.perf_counter() - t) / len(self.inputs)
+
+
+def run_predict_once(folder: Path, out: Path, model_dir: Path, args, cpu=None) -> float:
+    """Seconds per image of one predict run; ``cpu`` gets (process, main thread) CPU
+    seconds per image from the first image written to the last (setup excluded)."""
     from pneumoviewer.predict import PredictOptions, run_predict
+
+    marks: list[tuple[int, float, float]] = []
+
+    def on_image(done: int) -> None:
+        marks.append((done, time.process_time(), time.thread_time()))
 
     opts = PredictOptions(
         folder=folder,
         out=out,
         model_dir=model_dir,
         device="cpu",
-        png=png,
+        png=args.png,
         overwrite=True,
-        workers=workers,
-        threads=threads,
+        workers=args.workers,
+        threads=args.threads,
+        runtime=args.runtime,
         progress=False,
     )
-    return run_predict(opts, stderr=None)
+    s = run_predict(opts, stderr=None, on_image=on_image)
+    assert s.n_error == 0, s.problems
+    if cpu is not None and len(marks) > 1:
+        (n0, p0, t0), (n1, p1, t1) = marks[0], marks[-1]
+        cpu["predict"].append((p1 - p0) / (n1 - n0))
+        cpu["predict_main"].append((t1 - t0) / (n1 - n0))
+    return s.loop_seconds / s.n_ok
+
+
+def _ms(values: list[float]) -> str:
+    rounds = [round(v * 1000) for v in values]
+    return f"{statistics.median(values) * 1000:7.1f} ms/image (rounds {rounds})"
+
+
+def stage_profile(engine, entries, gt, repeats: int = 2) -> None:
+    """Time each step of one image's work on its own (one thread), median over the images."""
+    import numpy as np
+    import torch
+
+    from pneumoviewer.core.decision import decide, decision_threshold_of
+    from pneumoviewer.core.probability_map import quantise_probability, upsample_probability
+    from pneumoviewer.core.quality import check_header, check_pixels
+    from pneumoviewer.core.rle import encode
+    from pneumoviewer.core.studies import load_entry
+
+    prepare = getattr(engine, "prepare", None) or engine._inputs
+    params = engine.postprocess_params()
+    decision = decision_threshold_of(engine.manifest)
+    nets = dict((kind, net) for kind, net, _ in engine._networks())
+    times: dict[str, list[float]] = {}
+
+    def timed(name, fn, *a, **k):
+        t = time.perf_counter()
+        out = fn(*a, **k)
+        times.setdefault(name, []).append(time.perf_counter() - t)
+        return out
+
+    for _ in range(repeats):
+        for entry in entries:
+            image = timed("decode (load_entry)", load_entry, entry)
+            cls_in, seg_in = timed(
+                "model inputs (CLAHE + 2 resizes)", prepare, image.pixels, image.padding
+            )
+            timed("quality: pixel rules", check_pixels, image.pixels, padding=image.padding)
+            out = timed("forward: classifier", engine._run, nets["classifier"], cls_in[None])
+            logits = timed("forward: segmenter", engine._run, nets["segmenter"], seg_in[None])
+            feats = out[1][0].numpy().astype(np.float32) if isinstance(out, tuple) else None
+
+            def to_map(logits=logits, shape=image.pixels.shape):
+                p = torch.sigmoid(logits[:, 0]).numpy().astype(np.float32, copy=False)
+                return upsample_probability(quantise_probability(p[0]), shape)
+
+            prob_map = timed("map: sigmoid, uint8, upsample to image", to_map)
+            d = timed(
+                "post-processing + decision",
+                decide,
+                class_probability=0.9,
+                prob_map=prob_map,
+                params=params,
+                decision_threshold=decision,
+            )
+            timed(
+                "quality: header rules",
+                check_header,
+                image.metadata,
+                engine.manifest.effective_intended_use,
+            )
+            if engine.ood is not None and feats is not None:
+                timed("quality: OOD distance", engine.ood.check, feats)
+            if gt is not None:
+                timed("ground truth lookup", gt.lookup, entry.image_id, image.pixels.shape)
+            if d.mask is not None:
+                timed("RLE encode", encode, d.mask)
+    in_decode = {"decode (load_entry)", "model inputs (CLAHE + 2 resizes)", "quality: pixel rules"}
+    forwards = {"forward: classifier", "forward: segmenter"}
+    print(f"\nper-stage profile ({len(entries)} images x {repeats}, median ms, one thread):")
+    total = {"decode": 0.0, "main": 0.0, "fwd": 0.0}
+    for name, v in times.items():
+        med = statistics.median(v) * 1000
+        where = "decode" if name in in_decode else "fwd" if name in forwards else "main"
+        total[where] += med
+        print(f"  {name:<42} {med:8.2f}   [{where}]")
+    print(
+        f"  sums: forwards {total['fwd']:.1f} ms, main thread besides them {total['main']:.1f} ms "
+        f"({total['main'] / total['fwd']:.1%}), decode threads {total['decode']:.1f} ms"
+    )
 
 
 def main() -> int:
+    from pneumoviewer import DEMO_MODEL_DIR
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=12, help="number of images")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--model", default=str(DEMO_MODEL_DIR), help="model dir, or 'random'")
+    parser.add_argument("--runtime", default="auto", help="auto|torch|onnxruntime|openvino|...")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (predict's default)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="decode threads of predict")
-    parser.add_argument("--model", type=Path, default=None, help="model directory")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating measurement rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating measurement rounds")
+    parser.add_argument("--stage2", type=int, default=20, help="stage-2 images besides the samples")
+    parser.add_argument("--n", type=int, default=0, help="N copies of the samples instead")
+    parser.add_argument("--png", action="store_true", help="predict writes annotated PNGs too")
+    parser.add_argument("--stages", action="store_true", help="also print the per-stage profile")
     args = parser.parse_args()
 
     import torch
 
-    torch.set_num_threads(args.threads)
+    from pneumoviewer.core.ground_truth import find_ground_truth_csv, read_rle_csv
+    from pneumoviewer.core.inference.engine import InferenceEngine
+    from pneumoviewer.predict.runner import default_threads
+
+    if args.threads is None:
+        args.threads = default_threads()
+    torch.set_num_threads(args.threads)  # before the runners are built: they take this count
     with tempfile.TemporaryDirectory(prefix="bench_predict_") as tmp:
         tmp = Path(tmp)
-        model_dir = args.model or make_real_model(tmp / "model")
-        folder = make_folder(tmp / "images", args.n)
+        model_dir = make_real_model(tmp / "model") if args.model == "random" else Path(args.model)
+        if args.n:
+            folder = make_folder(tmp / "images", args.n)
+        else:
+            folder = make_mixed_folder(tmp / "images", args.stage2)
+        entries, images = _images(folder)
+        engine = InferenceEngine(model_dir, device="cpu", runtime=args.runtime)
+        bare = Bare(engine, images)
+        found = find_ground_truth_csv(folder)
         print(
-            f"model {model_dir}, {args.n} images 1024x1024, torch {torch.__version__}, "
-            f"{args.threads} threads, device cpu"
+            f"model {model_dir.name}, {len(images)} images ({folder}), runtime {args.runtime} -> "
+            f"{engine.runtimes}, {args.threads} torch thread(s), {args.workers} decode threads, "
+            f"png {args.png}, torch {torch.__version__}, {os.cpu_count()} CPUs"
         )
-
-        plain = BareModels(model_dir, channels_last=False)
-        fast = BareModels(model_dir, channels_last=True)
-        plain.warm_up()
-        fast.warm_up()
-        run_predict_once(
-            folder, tmp / "warm", model_dir, png=False, workers=args.workers, threads=args.threads
-        )
-        times: dict[str, list[float]] = {k: [] for k in ("bare", "bare_cl", "nopng", "png")}
-        loads = []
-        # Rounds alternate the measurements so that load from other processes hits all of
-        # them alike; the minimum over rounds is reported (and the median for reference).
-        for _ in range(args.rounds):
-            times["bare"].append(plain.seconds_per_image(args.n))
-            times["bare_cl"].append(fast.seconds_per_image(args.n))
-            for key, png in (("nopng", False), ("png", True)):
-                t = time.perf_counter()
-                s = run_predict_once(
-                    folder,
-                    tmp / f"out_{key}",
-                    model_dir,
-                    png=png,
-                    workers=args.workers,
-                    threads=args.threads,
-                )
-                assert s.n_ok == args.n, s.problems
-                times[key].append(s.loop_seconds / s.n_ok)
-                loads.append(time.perf_counter() - t - s.loop_seconds)
-
-        def ms(key: str) -> str:
-            v = times[key]
-            return f"{min(v) * 1000:7.1f} ms/image (median {statistics.median(v) * 1000:.1f})"
-
-        print(f"(a) bare forward, classifier + segmenter, contiguous:    {ms('bare')}")
-        print(f"(a') bare forward, classifier + segmenter, channels_last: {ms('bare_cl')}")
-        print(f"(b) predict --no-png (loop, first image to outputs):     {ms('nopng')}")
-        print(f"(b) predict with png:                                     {ms('png')}")
-        print(f"    scan + model load per predict run: median {statistics.median(loads):.2f} s")
-        base = min(times["bare"])
-        for key, label in (("nopng", "--no-png"), ("png", "with png")):
+        del images
+        bare.seconds_per_image()  # warm-up (first calls allocate)
+        run_predict_once(folder, tmp / "warm", model_dir, args)
+        times: dict[str, list[float]] = {"bare": [], "predict": []}
+        # CPU seconds per image: the whole process, and the main thread (forwards + the
+        # per-image work between them); under load, wall time follows CPU demand
+        cpu: dict[str, list[float]] = {"bare": [], "predict": [], "predict_main": []}
+        for r in range(args.rounds):
+            load = os.getloadavg()[0]
+            order = ("bare", "predict") if r % 2 == 0 else ("predict", "bare")
+            for key in order:
+                if key == "bare":
+                    c0 = time.process_time()
+                    times["bare"].append(bare.seconds_per_image())
+                    cpu["bare"].append((time.process_time() - c0) / len(bare.inputs))
+                else:
+                    times["predict"].append(
+                        run_predict_once(folder, tmp / "out", model_dir, args, cpu)
+                    )
             print(
-                f"ratio predict {label} / bare forward = {min(times[key]) / base:.2f} "
-                f"(medians {statistics.median(times[key]) / statistics.median(times['bare']):.2f};"
-                " target <= 1.15)"
+                f"  round {r + 1}: load average {load:.2f}, bare {times['bare'][-1] * 1000:.0f}, "
+                f"predict {times['predict'][-1] * 1000:.0f} ms/image"
             )
+        print(f"(a) bare forward passes, both networks: {_ms(times['bare'])}")
+        what = "with PNGs" if args.png else "--no-png"
+        print(f"(b) predict {what}:            {_ms(times['predict'])}")
+        ratio = statistics.median(times["predict"]) / statistics.median(times["bare"])
+        paired = statistics.median(
+            p / b for p, b in zip(times["predict"], times["bare"], strict=True)
+        )
+        print(
+            f"ratio predict / bare forwards = {ratio:.3f} (median of per-round ratios "
+            f"{paired:.3f}); goal <= 1.10; load average now {os.getloadavg()[0]:.2f}"
+        )
+        c = {k: statistics.median(v) * 1000 for k, v in cpu.items()}
+        print(
+            f"CPU ms/image (medians): bare {c['bare']:.1f}; predict {c['predict']:.1f} in all "
+            f"threads ({c['predict'] / c['bare']:.3f}x), {c['predict_main']:.1f} in the main "
+            f"thread ({c['predict_main'] / c['bare']:.3f}x)"
+        )
+        if args.stages:
+            stage_profile(engine, entries, read_rle_csv(found) if found is not None else None)
     return 0
 
 

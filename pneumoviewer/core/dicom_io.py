@@ -169,6 +169,47 @@ def padding_mask(ds: Dataset, raw: np.ndarray) -> np.ndarray | None:
 def _display(
     ds: Dataset, raw: np.ndarray, modality: np.ndarray, padding: np.ndarray | None
 ) -> np.ndarray:
+    if raw.dtype in (np.uint8, np.uint16) and raw.ndim == 2 and raw.size >= _TABLE_MIN_PIXELS:
+        return _display_by_table(ds, raw, padding)
+    out = _scaled(ds, modality, None if padding is None else ~padding)
+    if padding is not None:
+        out[padding] = PADDING_DISPLAY_VALUE
+    return np.ascontiguousarray(out)
+
+
+#: Unsigned images at least this large go through :func:`_display_by_table`.
+_TABLE_MIN_PIXELS = 1 << 16
+
+
+def _display_by_table(ds: Dataset, raw: np.ndarray, padding: np.ndarray | None) -> np.ndarray:
+    """:func:`_display` per grey level, then one look-up per pixel (#11 §1, speed).
+
+    Every step of the display (Modality LUT / rescale, VOI LUT / window, scaling, clipping,
+    inversion, rounding) maps each pixel on its own, so it is computed once per possible
+    stored value (256 or 65,536) and the image is looked up: the same bits as running it
+    on every pixel (tests/core/test_dicom_display_table.py), ~1-3 ms instead of ~14 ms at
+    1024². The min-max fallback takes its range over the grey levels that occur outside
+    the padding, which are exactly the pixels it took it over.
+    """
+    import cv2
+
+    levels = np.arange(np.iinfo(raw.dtype).max + 1, dtype=raw.dtype)
+    mask = None if padding is None else np.ascontiguousarray(~padding).view(np.uint8)
+    n = len(levels)
+    present = cv2.calcHist([np.ascontiguousarray(raw)], [0], mask, [n], [0, n]).ravel() > 0
+    table = _scaled(ds, apply_modality_lut(levels, ds), present)
+    out = cv2.LUT(raw, table) if raw.dtype == np.uint8 else table[raw]
+    if padding is not None:
+        out[padding] = PADDING_DISPLAY_VALUE
+    return np.ascontiguousarray(out)
+
+
+def _scaled(ds: Dataset, modality: np.ndarray, inside: np.ndarray | None) -> np.ndarray:
+    """VOI, scale to 0..255, MONOCHROME1 inverted: uint8 of ``modality``'s shape.
+
+    ``inside`` (bool, ``modality``'s shape) selects the values the min-max fallback spans
+    (None: all of them).
+    """
     values = modality
     lo = hi = None
     try:
@@ -181,8 +222,8 @@ def _display(
         values = modality
     values = np.asarray(values, dtype=np.float32)
     if lo is None or hi is None:
-        inside = values if padding is None else values[~padding]
-        lo, hi = (float(inside.min()), float(inside.max())) if inside.size else (0.0, 0.0)
+        kept = values if inside is None else values[inside]
+        lo, hi = (float(kept.min()), float(kept.max())) if kept.size else (0.0, 0.0)
     span = hi - lo
     if span == 0:
         scaled = np.zeros(values.shape, dtype=np.float32)
@@ -191,10 +232,7 @@ def _display(
     np.clip(scaled, 0, 255, out=scaled)
     if str(ds.get("PhotometricInterpretation", "")).strip().upper() == "MONOCHROME1":
         scaled = np.float32(255.0) - scaled
-    out = np.rint(scaled).astype(np.uint8)
-    if padding is not None:
-        out[padding] = PADDING_DISPLAY_VALUE
-    return np.ascontiguousarray(out)
+    return np.rint(scaled).astype(np.uint8)
 
 
 def to_display(ds: Dataset, stored: np.ndarray, *, padding: np.ndarray | None = None) -> np.ndarray:
@@ -250,16 +288,19 @@ def _decode_error(path: str | os.PathLike, syntax: object, exc: Exception) -> Di
 
 
 def _pixel_array(ds: Dataset, syntax: object) -> np.ndarray:
-    """Decode the pixel data; JPEG Baseline through Pillow first (#11 §1).
+    """Decode the pixel data; JPEG Baseline through Pillow where GDCM would do it (#11 §1).
 
-    pydicom tries GDCM first for JPEG Baseline (8-bit): ~30 ms per 1024² SIIM image, the
-    GIL held. Pillow (libjpeg-turbo, GIL released) takes ~6 ms and decodes bit-identically
-    (both use the accurate integer IDCT; checked on 220 SIIM files and the bundled samples,
-    ``tests/core/test_dicom_decoder.py``). pylibjpeg is not used first: it differs by a
-    grey level here and there. Any Pillow failure falls back to pydicom's usual order, so a
-    damaged file reports what it always did.
+    pydicom tries its JPEG Baseline (8-bit) plugins in the order GDCM, pylibjpeg, Pillow.
+    Where python-gdcm is installed (the test extra, so development and CI machines), GDCM
+    takes ~30 ms per 1024² SIIM image with the GIL held; Pillow (libjpeg-turbo, GIL
+    released) takes ~6 ms and gives the same bits (both the accurate integer IDCT; checked
+    on 220 SIIM files and the bundled samples, tests/core/test_dicom_decoder.py). Without
+    GDCM (a user's install) nothing changes: pydicom's order picks pylibjpeg, whose output
+    differs from Pillow's by one grey level on ~3 % of the pixels, so swapping it would
+    change results. A Pillow failure falls back to pydicom's order, so a damaged file
+    reports what it always did.
     """
-    if syntax == JPEGBaseline8Bit and _pillow_decodes_jpeg():
+    if syntax == JPEGBaseline8Bit and _gdcm_first_and_pillow():
         try:
             ds.pixel_array_options(decoding_plugin="pillow")
             return ds.pixel_array
@@ -270,10 +311,12 @@ def _pixel_array(ds: Dataset, syntax: object) -> np.ndarray:
     return ds.pixel_array
 
 
-def _pillow_decodes_jpeg() -> bool:
+def _gdcm_first_and_pillow() -> bool:
+    """Return whether pydicom would decode JPEG Baseline with GDCM and Pillow is there too."""
     from pydicom.pixels.decoders import JPEGBaseline8BitDecoder
 
-    return "pillow" in JPEGBaseline8BitDecoder.available_plugins
+    plugins = JPEGBaseline8BitDecoder.available_plugins
+    return "gdcm" in plugins and "pillow" in plugins
 
 
 def load_xray(path: str | os.PathLike) -> XrayImage:

@@ -64,6 +64,11 @@ def _sample_images() -> list[tuple[np.ndarray, np.ndarray | None]]:
     return out
 
 
+def _batch(inputs: list[np.ndarray]) -> np.ndarray:
+    """Stack (C, S, S) inputs into (N, C, S, S); one image is a view, not a copy."""
+    return inputs[0][None] if len(inputs) == 1 else np.stack(inputs)
+
+
 @dataclass(frozen=True, slots=True)
 class Prediction:
     """What the models say about one image.
@@ -493,8 +498,8 @@ class InferenceEngine:
                 raise ValueError("inputs must have one entry per image")
         else:
             pairs = [self.prepare(img, pad) for img, pad in zip(images, pads, strict=True)]
-        cls_batch = None if pairs[0][0] is None else np.stack([p[0] for p in pairs])
-        seg_batch = None if pairs[0][1] is None else np.stack([p[1] for p in pairs])
+        cls_batch = None if pairs[0][0] is None else _batch([p[0] for p in pairs])
+        seg_batch = None if pairs[0][1] is None else _batch([p[1] for p in pairs])
         raw, prob, feats = self._forward_with_fallback(cls_batch, seg_batch)
         n = len(images)
         probs = scores = None

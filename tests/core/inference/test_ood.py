@@ -185,3 +185,16 @@ def test_single_vector_distance_is_bit_identical_to_the_matrix_product() -> None
     np.testing.assert_array_equal(
         stats.distance(batch), np.sqrt(np.maximum(((d @ p64) * d).sum(axis=1), 0.0))
     )
+
+
+def test_single_vector_distance_is_exact_for_a_size_not_a_multiple_of_the_block() -> None:
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(300, 100))
+    precision = np.linalg.inv(a.T @ a / 300).astype(np.float32)
+    stats = OodStatistics(rng.normal(size=100).astype(np.float32), precision)
+    p64 = precision.astype(np.float64)
+    for _ in range(20):
+        f = rng.normal(size=100).astype(np.float32)
+        d = f.astype(np.float64)[None] - stats.mean.astype(np.float64)
+        old = np.sqrt(np.maximum(((d @ p64) * d).sum(axis=1), 0.0))
+        assert stats.distance(f).tobytes() == old.tobytes()
