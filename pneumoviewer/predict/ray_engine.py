@@ -232,12 +232,12 @@ def run_predict_ray(
         is asked for (not supported on Ray).
 
     """
-    ray = import_ray()
     if opts.dicom:
         raise UsageError(
             "--dicom is not supported with --engine ray (series numbering needs one writer); "
             "run it with the local engine"
         )
+    ray = import_ray()
     t0 = time.perf_counter()
     from pneumoviewer.predict.memory import fix_mmap_threshold
 

@@ -105,7 +105,7 @@ def test_ray_pngs_are_the_local_engines(runs):
             assert a.info["Creation Time"] != b.info["Creation Time"]
 
 
-def test_missing_ray_says_how_to_install(study, tiny_model_dir, tmp_path, monkeypatch, capsys):
+def test_missing_ray_says_how_to_install(study, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     monkeypatch.setitem(sys.modules, "ray.data", None)
     out = tmp_path / "out"
@@ -116,14 +116,14 @@ def test_missing_ray_says_how_to_install(study, tiny_model_dir, tmp_path, monkey
     assert not out.exists()
 
 
-def test_ray_refuses_dicom_before_writing(study, tiny_model_dir, tmp_path):
-    pytest.importorskip("ray")
+def test_ray_refuses_dicom_before_writing(study, tmp_path):
+    model = tmp_path / "no-model"  # refused before the model is looked at
     with pytest.raises(UsageError, match="--dicom is not supported with --engine ray"):
-        run_predict(_opts(study, tmp_path / "out", tiny_model_dir, engine="ray", dicom=("sr",)))
+        run_predict(_opts(study, tmp_path / "out", model, engine="ray", dicom=("sr",)))
     assert not (tmp_path / "out").exists()
 
 
-def test_address_needs_the_ray_engine(study, tiny_model_dir, tmp_path, capsys):
+def test_address_needs_the_ray_engine(study, tmp_path, capsys):
     rc = main(["predict", str(study), "--out", str(tmp_path / "o"), "--address", "auto"])
     assert rc == 2
     assert "--address is for --engine ray" in capsys.readouterr().err
