@@ -67,6 +67,7 @@ def _predict_parser() -> argparse.ArgumentParser:
 def _predict(argv: list[str]) -> int:
     from pneumoviewer.predict import UsageError, run_predict
     from pneumoviewer.predict.options import from_args
+    from pneumoviewer.predict.ray_engine import RayRunError  # Ray itself is imported lazily
 
     opts = from_args(_predict_parser().parse_args(argv))
     try:
@@ -77,6 +78,9 @@ def _predict(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("pneumoviewer predict: interrupted", file=sys.stderr)
         return 130
+    except RayRunError as exc:  # --engine ray stopped midway: say how to resume
+        print(f"pneumoviewer predict: error: {exc}", file=sys.stderr)
+        return 1
     if summary.n_ok == 0:
         print("pneumoviewer predict: error: no image could be processed", file=sys.stderr)
         return 1

@@ -28,11 +28,15 @@ from pneumoviewer.predict.pipeline import configure, error_result
 from pneumoviewer.predict.prepare import gather_inputs, load_engine
 from pneumoviewer.predict.sink import OutputSink, PredictSummary, report
 
-__all__ = ["INSTALL_HINT", "import_ray", "run_predict_ray"]
+__all__ = ["INSTALL_HINT", "RayRunError", "import_ray", "run_predict_ray"]
 
 INSTALL_HINT = "pip install 'pneumoviewer[ray]'"
 #: Images per block of the input dataset at most (small blocks: a bounded stream).
 _BLOCK = 8
+
+
+class RayRunError(RuntimeError):
+    """The Ray run stopped midway (an actor or a node lost); the message says how to resume."""
 
 
 def import_ray():
@@ -230,6 +234,9 @@ def run_predict_ray(
     UsageError
         As the local engine, and when Ray is not installed, cannot start, or ``--dicom``
         is asked for (not supported on Ray).
+    RayRunError
+        When the run stops midway (an actor failed, a node was lost); the images written
+        so far are kept for ``--resume``.
 
     """
     if opts.dicom:
@@ -271,6 +278,13 @@ def run_predict_ray(
                         if warning not in engine.warnings:
                             engine.warnings.append(warning)
                     runtimes.add(str(batch["runtime"][k]))
+    except ray.exceptions.RayError as exc:  # an actor or task died, a node was lost
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
+        raise RayRunError(
+            f"the Ray run stopped after {sink.written} of {len(todo)} images: {first}; the "
+            f"finished images are kept in {opts.out}: run the same command with --resume "
+            "to continue"
+        ) from exc
     finally:
         if started:
             ray.shutdown()

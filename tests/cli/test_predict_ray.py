@@ -9,6 +9,7 @@ the Ray runs are in the ``isolated`` pytest process (Ray starts threads and work
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -127,3 +128,29 @@ def test_address_needs_the_ray_engine(study, tmp_path, capsys):
     rc = main(["predict", str(study), "--out", str(tmp_path / "o"), "--address", "auto"])
     assert rc == 2
     assert "--address is for --engine ray" in capsys.readouterr().err
+
+
+@pytest.mark.isolated
+def test_a_ray_run_that_dies_says_how_to_resume(
+    study, tiny_model_dir, tmp_path, monkeypatch, capsys
+):
+    """A lost actor or node ends the run with exit 1 and a --resume hint (no Ray started)."""
+    ray = pytest.importorskip("ray")
+    from pneumoviewer.predict import ray_engine
+
+    class Dies:
+        def iter_batches(self, **_):
+            raise ray.exceptions.RayError("line one\nThe actor died unexpectedly.")
+            yield  # a generator, as Ray's
+
+    monkeypatch.setattr(ray_engine, "_init_ray", lambda ray, opts: False)
+    monkeypatch.setattr(ray_engine, "_dataset", lambda *a: Dies())
+    out = tmp_path / "out"
+    args = ["predict", str(study), "--out", str(out), "--model", str(tiny_model_dir)]
+    rc = main([*args, "--engine", "ray", "--runtime", "torch", "--threads", "1", "--no-progress"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "stopped after 0 of 10 images: The actor died unexpectedly." in err
+    assert "--resume" in err and str(out) in err
+    run = json.loads((out / "predict-run.json").read_text(encoding="utf-8"))
+    assert run["complete"] is False  # resumable, not a finished run
