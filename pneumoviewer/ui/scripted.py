@@ -25,7 +25,7 @@ class ScreenshotDriver(QObject):
         PNG to write.
     script : str
         Comma-separated steps: ``ai`` (wait for the automatic result), ``analyse``,
-        ``analyse_all``, ``clahe``, ``difference``,
+        ``analyse_all``, ``clahe``, ``difference``, ``heatmap``,
         ``down``, ``outline``, ``triage``, ``select:N``, ``threshold:T``, ``tab:N``,
         ``wait:MS``.
     want_model : bool
@@ -70,6 +70,10 @@ class ScreenshotDriver(QObject):
             w.result_arrived.connect(self._once_result)
             w.analyse_current()
             return
+        if step == "heatmap":  # show the image on screen's heat-map once it is computed
+            w.heatmaps.heatmap_ready.connect(self._once_heatmap)
+            w.actions["heatmap"].setChecked(True)
+            return
         if step == "analyse_all":
             w.batch_done.connect(self._once_batch)
             w.analyse_all()
@@ -89,6 +93,7 @@ class ScreenshotDriver(QObject):
         elif step.startswith("threshold:"):
             w.controls.set_threshold(float(step.split(":", 1)[1]))
         elif step.startswith("tab:"):
+            w.info_dock.raise_()  # in front of the docks tabbed with it (Reading)
             w.info_tabs.setCurrentIndex(int(step.split(":", 1)[1]))
         elif step.startswith("wait:"):  # time for external key events (xdotool)
             QTimer.singleShot(int(step.split(":", 1)[1]), self.next_step)
@@ -104,6 +109,10 @@ class ScreenshotDriver(QObject):
             return
         self.window.result_arrived.disconnect(self._once_current_result)
         QTimer.singleShot(100, self.next_step)
+
+    def _once_heatmap(self, _image_id: str) -> None:
+        self.window.heatmaps.heatmap_ready.disconnect(self._once_heatmap)
+        QTimer.singleShot(300, self.next_step)
 
     def _once_batch(self, *_args) -> None:
         self.window.batch_done.disconnect(self._once_batch)

@@ -147,6 +147,7 @@ class DataController(QObject):
         self.status.set_label(
             self.status.gt_label,
             f"Ground truth: {self.gt_name}" if self.gt_name else "No ground truth",
+            short=f"Truth: {self.gt_name}" if self.gt_name else "",
         )
         self.folder_opened.emit(self.folder)
         generation = self.scan_generation
@@ -205,7 +206,9 @@ class DataController(QObject):
         if self.ground_truth is not None:
             known = sum(r.truth is not None for r in self.study_list.model.rows)
             self.status.set_label(
-                self.status.gt_label, f"Ground truth: {self.gt_name} ({known} of {n} images)"
+                self.status.gt_label,
+                f"Ground truth: {self.gt_name} ({known} of {n} images)",
+                short=f"Truth: {self.gt_name} ({known}/{n})",
             )
             if known == 0 and n:
                 msg += " · the ground-truth CSV lists none of these images"

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtWidgets import QLabel
 
 from pneumoviewer.ui.controllers.reading_out import ReadingExporter
 from pneumoviewer.ui.widgets.reading_draw import BoxRepainter, DrawSurface, pg_polyline
@@ -102,9 +101,7 @@ class ReadingController(QObject):
         self._ai_dirty = True
         self._last: tuple[float, float] | None = None
         self.export = ReadingExporter(self, status=status, show_error=show_error, parent=self)
-        self.label = QLabel("Readings: —")
-        self.label.setObjectName("readingsLabel")
-        status.bar.addPermanentWidget(self.label)
+        self.label = status.add_label("Readings: —", name="readingsLabel")  # gives way first
         render.extra_sources["reader"] = self._reader_mask
         self.repainter = BoxRepainter(canvas, self._paints)
         self.surface = DrawSurface(lambda: self.tool, self._on_stroke, self._on_click)
@@ -211,12 +208,11 @@ class ReadingController(QObject):
     def _show_state(self) -> None:
         if self.file is not None:
             text = f"Readings: {self.file.path.name} · reader {self.reader}"
-            tip = str(self.file.path)
+            short, tip = f"Reader: {self.reader}", str(self.file.path)
         else:
             text = "Readings NOT saved (reading file refused)" if self.problem else "Readings: —"
-            tip = self.problem
-        self.label.setText(text)
-        self.label.setToolTip(tip)
+            short, tip = ("Readings NOT saved" if self.problem else ""), self.problem
+        self.status.set_label(self.label, text, short=short, tip=tip)
         if self.problem:
             self.status.message(f"Readings are not saved: {self.problem}", 20000)
         self.mask_changed.emit()
