@@ -166,3 +166,20 @@ class CanvasAnnotations(QObject):
         e["bottom"].move((w - e["bottom"].width()) // 2, h - e["bottom"].height() - 6)
         self.patient.move(max(m, w - self.patient.width() - m), m + top_right_offset)
         self.status.move(m, max(m, h - self.status.height() - m))
+        for side in ("top", "bottom"):
+            self._slide_clear(e[side])
+
+    def _slide_clear(self, label: QLabel) -> None:
+        """Slide an edge letter along its edge off another label on the host (legend, info)."""
+        ours = {*self.edges.values(), self.patient, self.status}
+        others = [
+            o.geometry()
+            for o in self.host.findChildren(QLabel)
+            if o.parentWidget() is self.host and o not in ours and o.isVisible()
+        ]
+        for rect in others:
+            if rect.intersects(label.geometry().adjusted(-4, 0, 4, 0)):
+                if rect.left() > self.host.width() - rect.right():  # more room on its left
+                    label.move(max(0, rect.left() - label.width() - 8), label.y())
+                else:
+                    label.move(rect.right() + 8, label.y())

@@ -72,6 +72,7 @@ class WindowLevelBox(QWidget):
             spin.setToolTip(f"{tip} in the image's stored units (also: right-drag on the image)")
             spin.setButtonSymbols(QDoubleSpinBox.ButtonSymbols.NoButtons)
             spin.setAlignment(Qt.AlignmentFlag.AlignRight)
+            spin.setMinimumWidth(64)  # not the +-1e9 range's width: the box fits the dock
         self.width_spin.setMinimum(1)
         layout.addWidget(self.combo, 0, 0, 1, 4)
         layout.addWidget(QLabel("W", self), 1, 0)

@@ -12,7 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtWidgets import QGroupBox, QMenu, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QLayout,
+    QMenu,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from pneumoviewer.ui.bind import bind_checkable
 from pneumoviewer.ui.widgets.canvas_presets import WindowLevelBox, WindowPresetsMenu
@@ -115,7 +124,7 @@ def wire_reading_room(
     slider = getattr(controls, "levels_slider", None)
     if slider is not None and slider.parentWidget() is not None:
         window_box = WindowLevelBox(canvas, slider.parentWidget())
-        slider.parentWidget().layout().replaceWidget(slider, window_box)
+        _replace_slider(slider.parentWidget().layout(), slider, window_box)
         slider.hide()
 
     measurements = MeasurementsPanel()
@@ -131,3 +140,22 @@ def wire_reading_room(
 
     render.overlay_updated.connect(refresh_measurements)
     return ReadingRoom(presets_menu, annotations_menu, window_box, measurements)
+
+
+def _replace_slider(layout: QLayout, slider: QWidget, box: QWidget) -> None:
+    """Put ``box`` where the W/L slider was; in a grid it also takes the "W/L" caption's cell.
+
+    The box has its own W and L captions; spanning the caption's column keeps the Display
+    box within the Controls dock's width.
+    """
+    if not isinstance(layout, QGridLayout) or layout.indexOf(slider) < 0:
+        layout.replaceWidget(slider, box)
+        return
+    row, col, rows, cols = layout.getItemPosition(layout.indexOf(slider))
+    layout.removeWidget(slider)
+    caption = layout.itemAtPosition(row, col - 1) if col > 0 else None
+    if caption is not None and isinstance(caption.widget(), QLabel):
+        caption.widget().hide()
+        layout.removeWidget(caption.widget())
+        col, cols = col - 1, cols + 1
+    layout.addWidget(box, row, col, rows, cols)
