@@ -33,6 +33,10 @@ __all__ = ["INSTALL_HINT", "RayRunError", "import_ray", "run_predict_ray"]
 INSTALL_HINT = "pip install 'pneumoviewer[ray]'"
 #: Images per block of the input dataset at most (small blocks: a bounded stream).
 _BLOCK = 8
+#: A callable run in every worker of a Ray this module starts (Ray's
+#: ``worker_process_setup_hook``): None in use; the tests make the workers decode as the
+#: test process does.
+_WORKER_SETUP = None
 
 
 class RayRunError(RuntimeError):
@@ -187,6 +191,8 @@ def _init_ray(ray, opts: PredictOptions) -> bool:
         logging_level=logging.WARNING,
         configure_logging=True,
     )
+    if _WORKER_SETUP is not None:
+        kwargs["runtime_env"] = {"worker_process_setup_hook": _WORKER_SETUP}
     try:
         if opts.address is not None:
             ray.init(address=opts.address, **kwargs)

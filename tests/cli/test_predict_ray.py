@@ -55,8 +55,19 @@ def runs(study, tiny_model_dir, tmp_path_factory):
     local = run_predict(_opts(study, root / "local", tiny_model_dir), stderr=None)
     assert local.n_ok == 10
     assert not ray.is_initialized()
+
+    def decode_as_this_process():  # tests/conftest.py takes GDCM out of pydicom's decoders
+        from pydicom.pixels import decoders
+        from pydicom.pixels.decoders.base import Decoder
+
+        for obj in vars(decoders).values():
+            if isinstance(obj, Decoder) and "gdcm" in obj._available:
+                obj.remove_plugin("gdcm")
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ray_engine, "_local_cpus", lambda: 2)  # a 2-CPU local Ray, as on CI
+        # the workers decode as this process (pickled by value: a local function)
+        mp.setattr(ray_engine, "_WORKER_SETUP", decode_as_this_process)
         summary = run_predict(
             _opts(study, root / "ray", tiny_model_dir, engine="ray"), stderr=sys.stderr
         )
