@@ -1,11 +1,12 @@
 """The status bar: one place for messages, notices, the permanent labels and progress.
 
-The permanent labels share the bar's width by priority (:class:`StatusController.fit`): the
-notice and the model keep their full text longest, the readings label gives way first. A
-label too narrow for its text shows its short form, else an elided text, with the full text
-in its tooltip; a label that cannot get :data:`MIN_LABEL_WIDTH` pixels is hidden until the
-bar is wider again. The transient message keeps :func:`message_room` pixels on the left and
-is elided (not clipped) to the room it has.
+The permanent labels share the bar's width by priority (:meth:`StatusController.fit`): the
+notice and the model keep their text longest, the readings label gives way first. A lower
+priority label is hidden before a higher one would have to show less than its comfortable
+text (its short form, else its full text up to :data:`MAX_COMFORT_WIDTH`); past that a label
+shows its short form, else an elided text, with the full text in its tooltip. Hidden labels
+come back when the bar is wider again. The transient message keeps :func:`message_room`
+pixels on the left and is elided (not clipped) to the room it has.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ log = logging.getLogger(__name__)
 
 #: px: a label that cannot get this much is hidden (lower priorities first).
 MIN_LABEL_WIDTH = 110
+#: px: a short form up to this wide is shown whole before a lower-priority label is.
+MAX_SHORT_WIDTH = 260
+#: px: a full text without a short form up to this wide is shown whole before a
+#: lower-priority label is.
+MAX_COMFORT_WIDTH = 400
 #: px between two permanent widgets plus the bar's own margins (QStatusBar's layout).
 SPACING = 8
 SLACK = 28  # size grip and rounding
@@ -110,11 +116,22 @@ class StatusLabel(QLabel):
         return self.text_width(self.text())
 
     def least_width(self) -> int:
-        """Return the narrowest useful width (short form, else :data:`MIN_LABEL_WIDTH`)."""
-        least = self.natural_width()
+        """Return the narrowest useful width.
+
+        The short form's (at most :data:`MAX_SHORT_WIDTH`), else :data:`MIN_LABEL_WIDTH`;
+        never more than the full text's.
+        """
         if self.short:
-            least = min(least, self.text_width(self.short))
-        return min(least, MIN_LABEL_WIDTH)
+            least = min(self.text_width(self.short), MAX_SHORT_WIDTH)
+        else:
+            least = MIN_LABEL_WIDTH
+        return min(least, self.natural_width())
+
+    def comfort_width(self) -> int:
+        """Return the width shown before a lower-priority label is (short form or full text)."""
+        if self.short:
+            return max(self.least_width(), min(self.text_width(self.short), self.natural_width()))
+        return max(self.least_width(), min(self.natural_width(), MAX_COMFORT_WIDTH))
 
     def shown_text(self) -> str:
         """Return the text painted at the label's current width."""
@@ -239,9 +256,9 @@ class StatusController:
     def fit(self) -> None:
         """Share the bar's width between the labels by priority; re-elide the message.
 
-        The message keeps :func:`message_room`; each label, highest priority first, gets its
-        full width while the labels after it keep their least width; a label that cannot
-        get its least width is hidden, lowest priority first.
+        The message keeps :func:`message_room`; the lowest priorities are hidden until the
+        others fit at their comfortable widths; then each label, highest priority first,
+        gets up to its full width while the labels after it keep their least width.
         """
         width = self.bar.width()
         fixed = sum(w.sizeHint().width() + SPACING for w in self.fixed if not w.isHidden())
@@ -251,6 +268,8 @@ class StatusController:
         )
         while wanted and sum(lb.least_width() + SPACING for lb in wanted) > budget:
             wanted.pop()  # the lowest priority gives way
+        while len(wanted) > 1 and sum(lb.comfort_width() + SPACING for lb in wanted) > budget:
+            wanted.pop()  # ... before a higher one is squeezed below its comfortable text
         keep = sum(lb.least_width() + SPACING for lb in wanted)
         for lb in wanted:
             keep -= lb.least_width() + SPACING
