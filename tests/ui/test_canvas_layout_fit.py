@@ -41,3 +41,27 @@ def test_controls_fit_their_dock_without_clipping(qtbot, window):
     # horizontal scrolling is off: a wider minimum would cut off the right column
     assert controls.minimumSizeHint().width() <= area.viewport().width()
     assert controls.width() <= area.viewport().width()
+
+
+def test_quality_banner_goes_under_a_wide_legend_and_shows_all_its_lines(
+    qtbot, window, samples_dir
+):
+    from pneumoviewer.core.quality_types import Quality, QualityResult, Reason
+
+    open_and_wait(qtbot, window, samples_dir)
+    canvas, banner = window.canvas, window.quality.banner
+    canvas.set_legend(
+        [("Ground truth", (160, 60, 220)), ("Overlap (Ground truth + Prediction)", (230, 160, 60))]
+    )
+    warn = Reason(Quality.WARN, "age", "patient is 16 y; the model is meant for 18 y and older")
+    banner.show_quality(QualityResult.of([warn]), False)
+    assert banner.isVisible()
+    legend, corner = canvas.legend.geometry(), canvas.annotations.patient.geometry()
+    assert not banner.geometry().intersects(legend)
+    assert not banner.geometry().intersects(corner)
+    label = banner.label
+    assert label.height() >= label.heightForWidth(label.width())  # no line cut off
+    # a narrow legend leaves room beside it: the banner sits at the top again
+    canvas.set_legend([("Prediction", (255, 220, 0))])
+    assert banner.geometry().top() <= 34  # the top row, under the top orientation letter
+    assert banner.geometry().left() > canvas.legend.geometry().right()

@@ -162,18 +162,23 @@ class QualityBanner(QFrame):
     def place(self) -> None:
         """Put the banner at the top, between the legend and the patient corner.
 
-        Under the top orientation letter, at most 760 px wide.
+        Under the top orientation letter, at most 760 px wide; under the legend when the
+        room beside it is narrower than 240 px. Its height follows the wrapped text.
         """
         host = self.parentWidget()
-        left = 10
-        for widget in self.avoid:
-            if widget.isVisible():
-                left = max(left, widget.geometry().right() + 10)
+        left, top = 10, 34
         right = host.width() - 110  # the patient corner (sex, age, view, date)
-        width = max(240, min(right - left, 760))
+        shown = [w.geometry() for w in self.avoid if w.isVisible()]
+        beside = max([left, *(g.right() + 10 for g in shown)])
+        if right - beside >= 240:
+            left = beside
+        elif shown:  # no room beside the legend: below it
+            top = max(top, *(g.bottom() + 8 for g in shown))
+        width = max(160, min(right - left, 760))
         self.setFixedWidth(width)
-        self.adjustSize()
-        self.move(left + max(0, (right - left - width) // 2), 34)
+        height = self.heightForWidth(width)
+        self.setFixedHeight(height if height > 0 else self.sizeHint().height())
+        self.move(left + max(0, (right - left - width) // 2), top)
 
     def eventFilter(self, obj, event) -> bool:  # noqa: D102, N802
         kinds = (QEvent.Type.Resize, QEvent.Type.Show, QEvent.Type.Hide, QEvent.Type.Move)
