@@ -13,9 +13,7 @@ def test_orientation_letters_slide_off_the_legend_and_the_info_line(qtbot, windo
     edges = canvas.annotations.edges
     assert edges["top"].isVisible() and edges["bottom"].isVisible()
     # a wide info line (bottom right) reaching past the middle, a wide legend (top left)
-    canvas.set_info(
-        "<b>…23329.4904.1517875185.355709</b>&nbsp;&nbsp;AI p = 0.84 (positive) and more"
-    )
+    canvas.set_info("<b>…23329.4904.1517875185.355709</b>&nbsp;&nbsp;AI p = 0.84 (positive)")
     canvas.set_legend(
         [("Overlap (Ground truth + Prediction + Reader + more words)", (0, 200, 220))]
     )
@@ -23,8 +21,13 @@ def test_orientation_letters_slide_off_the_legend_and_the_info_line(qtbot, windo
     assert canvas.info.geometry().left() < w // 2 < canvas.info.geometry().right()
     assert canvas.legend.geometry().left() < w // 2 < canvas.legend.geometry().right()
     assert not edges["bottom"].geometry().intersects(canvas.info.geometry())
+    assert not edges["bottom"].geometry().intersects(canvas.annotations.status.geometry())
+    # a wider status corner (bottom left) too: the letter keeps clear of both
+    canvas.annotations.set_status(window="CLAHE W 256 / L 128")
+    corner = canvas.annotations.status.geometry()
+    assert not edges["bottom"].geometry().intersects(corner)
+    assert not edges["bottom"].geometry().intersects(canvas.info.geometry())
     assert not edges["top"].geometry().intersects(canvas.legend.geometry())
-    assert edges["bottom"].geometry().right() < canvas.info.geometry().left()
     assert edges["top"].geometry().left() > canvas.legend.geometry().right()
     # short labels again: the letters are back in the middle of their edges
     canvas.set_info("short")

@@ -170,16 +170,33 @@ class CanvasAnnotations(QObject):
             self._slide_clear(e[side])
 
     def _slide_clear(self, label: QLabel) -> None:
-        """Slide an edge letter along its edge off another label on the host (legend, info)."""
-        ours = {*self.edges.values(), self.patient, self.status}
+        """Slide an edge letter along its edge off the other labels (legend, info, corners).
+
+        The free place nearest the middle of the edge; when there is none, the middle,
+        just inside the labels it would cover.
+        """
+        g, w = label.geometry(), self.host.width()
         others = [
-            o.geometry()
+            o.geometry().adjusted(-8, 0, 8, 0)
             for o in self.host.findChildren(QLabel)
-            if o.parentWidget() is self.host and o not in ours and o.isVisible()
+            if o.parentWidget() is self.host
+            and o not in self.edges.values()
+            and o.isVisible()
+            and o.geometry().top() <= g.bottom()
+            and o.geometry().bottom() >= g.top()
         ]
-        for rect in others:
-            if rect.intersects(label.geometry().adjusted(-4, 0, 4, 0)):
-                if rect.left() > self.host.width() - rect.right():  # more room on its left
-                    label.move(max(0, rect.left() - label.width() - 8), label.y())
-                else:
-                    label.move(rect.right() + 8, label.y())
+        middle = g.left()
+        candidates = [middle]
+        for r in others:
+            candidates += [r.left() - g.width(), r.right() + 1]
+        candidates = [x for x in candidates if 0 <= x <= w - g.width()]
+        for x in sorted(candidates, key=lambda x: abs(x - middle)):
+            moved = g.translated(x - g.left(), 0)
+            if not any(moved.intersects(r) for r in others):
+                label.move(x, g.top())
+                return
+        hit = [r for r in others if r.intersects(g)]  # no room on the edge: step inwards
+        if g.center().y() > self.host.height() // 2:
+            label.move(middle, min(r.top() for r in hit) - g.height() - 4)
+        else:
+            label.move(middle, max(r.bottom() for r in hit) + 4)
