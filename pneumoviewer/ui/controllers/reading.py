@@ -109,7 +109,7 @@ class ReadingController(QObject):
         self.polygon_item = pg_polyline(canvas)
         vm.image.events.loaded.connect(self._on_loaded)
         vm.decision.events.connect(lambda *_: self._mark_ai_dirty())
-        analysis.result_arrived.connect(lambda *_: self._mark_ai_dirty())
+        analysis.result_arrived.connect(self._on_result)
         study_list.model.rowsInserted.connect(self._on_rows_inserted)
         self._note_timer = QTimer(self)
         self._note_timer.setSingleShot(True)
@@ -299,6 +299,12 @@ class ReadingController(QObject):
 
     def _mark_ai_dirty(self) -> None:
         self._ai_dirty = True
+
+    def _on_result(self, image_id: str) -> None:
+        self._mark_ai_dirty()
+        li = self.vm.image.loaded
+        if li is not None and li.image_id == image_id:  # the Dice read-out, once redrawn
+            QTimer.singleShot(0, self.mask_changed.emit)
 
     def _sync_ai(self) -> bool:
         """Give the session the AI context of the image on screen; False without a session."""
@@ -494,6 +500,8 @@ class ReadingController(QObject):
             return None, None
         vs_ai = None
         ai = self.render.prediction
+        if not self._touched and ai is not self._ai_prediction:
+            self._follow_ai(ai)  # an untouched reader mask is the AI's
         if ai is not None and ai.shape == self.session.mask.shape:
             from pneumoviewer.core.metrics import dice
 
