@@ -214,13 +214,18 @@ class ImageCanvas(QWidget):
         if self._raw is not None:
             self._redraw()
 
-    def set_overlay(self, rgba: np.ndarray | None) -> None:
-        """Show an RGBA uint8 (H, W, 4) overlay, or clear it with None."""
+    def set_overlay(self, rgba: np.ndarray | None, touched: Any = "all") -> None:
+        """Show an RGBA uint8 (H, W, 4) overlay, or clear it with None.
+
+        ``touched``: (row0, row1, col0, col1) outside which it is transparent, None when
+        it all is, "all" when not known (:class:`~pneumoviewer.ui.widgets.overlay_item.
+        OverlayItem`).
+        """
         self.overlay = rgba
         if rgba is None:
             self.overlay_item.clear()
             return
-        self.overlay_item.setImage(rgba)
+        self.overlay_item.setImage(rgba, touched=touched)
 
     def show_message(self, text: str) -> None:
         """Clear the image and show ``text`` (e.g. a load error) in the canvas."""

@@ -229,3 +229,43 @@ def test_legend_gains_the_overlap_colour_actually_drawn(qtbot, ready):
     inside = np.argwhere(li.truth)[0]
     r, g, b = ready.canvas.overlay[inside[0], inside[1], :3]
     assert f"rgb({r}, {g}, {b})" in ready.canvas.legend.text()
+
+
+def test_in_place_redraw_matches_a_full_compose_after_every_change(qtbot, ready):
+    """The slider path recomposes only the box that can change, in place: after threshold
+    steps, layer toggles, the difference view and outlines, the overlay on screen and its
+    legend are exactly what composing the whole stack gives."""
+    from pneumoviewer.core.overlay import compose_with_legend
+
+    analyse(qtbot, ready, POSITIVE)
+    render, canvas = ready.render, ready.canvas
+    ready.vm.decision.update(gate_enabled=False, scheme="components", min_area=0)
+    legends = []
+    shown = canvas.set_legend
+    canvas.set_legend = lambda entries, note="": (legends.append(entries), shown(entries, note))
+
+    def check():
+        li = ready.vm.image.loaded
+        paints = render.layers.paints(render.scene(li, render.prediction))
+        rgba, entries = compose_with_legend(li.image.pixels.shape, paints)
+        assert np.array_equal(canvas.overlay, rgba)
+        assert legends[-1] == entries
+        r0, r1, c0, c1 = canvas.overlay_item.touched or (0, 0, 0, 0)
+        outside = canvas.overlay.copy()
+        outside[r0:r1, c0:c1] = 0
+        assert not outside.any()  # transparent outside the recorded box
+
+    first = canvas.overlay
+    for t in (0.9, 0.05, 0.5, 0.95, 0.2):
+        ready.controls.set_threshold(t)
+        check()
+    assert canvas.overlay is first  # redrawn in place
+    ready.actions["show_truth"].setChecked(False)
+    check()
+    ready.actions["show_truth"].setChecked(True)
+    ready.vm.overlay.difference = True
+    check()
+    ready.vm.overlay.difference = False
+    ready.vm.overlay.outline = True
+    ready.controls.set_threshold(0.4)
+    check()

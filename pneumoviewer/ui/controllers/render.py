@@ -3,7 +3,8 @@
 Every change that can alter the picture (image, contrast, overlay settings, decision
 parameters, a new result) ends in :meth:`RenderController.refresh`: the current image's
 decision (the core rule, on the cached map), a :class:`~pneumoviewer.ui.layers.Scene`,
-the layers' paints, :func:`~pneumoviewer.core.overlay.compose`, ``ImageItem.setImage``.
+the layers' paints, :func:`~pneumoviewer.core.overlay.compose` of the box that can have
+changed (:mod:`pneumoviewer.ui.layers.region`), the canvas's overlay item.
 
 The overlay and the read-out follow every slider step; the study list's row of the image
 (its Dice and area columns) is repainted at most every :data:`ROW_REPAINT_MS` ms while the
@@ -19,7 +20,9 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from superqt.utils import qthrottled
 
+from pneumoviewer.core.overlay import compose_with_legend
 from pneumoviewer.ui.layers import LAYER_TYPES, LayerStack, Scene
+from pneumoviewer.ui.layers.region import drawn_box, redraw
 from pneumoviewer.ui.view_model import Readout
 
 log = logging.getLogger(__name__)
@@ -127,6 +130,26 @@ class RenderController(QObject):
                 self.canvas.show_image(li.image, clahe=li.clahe, contrast=self.vm.display.clahe)
         self.overlay_updated.emit()
 
+    def _draw(self, scene: Scene) -> list:
+        """Put the layers' overlay on the canvas; return its legend.
+
+        When the overlay on screen has the scene's shape and is this controller's, only the
+        box that can change is recomposed, in place (:func:`~pneumoviewer.ui.layers.region.
+        redraw`); otherwise the whole overlay is composed.
+        """
+        paints = self.layers.paints(scene)
+        item, overlay = self.canvas.overlay_item, self.canvas.overlay
+        if overlay is not None and overlay.shape[:2] == scene.shape and item.image is overlay:
+            entries, rewritten, touched = redraw(overlay, item.touched, paints)
+            if rewritten is not None:
+                r0, r1, c0, c1 = rewritten
+                item.updateImage(rect=(c0, r0, c1 - c0, r1 - r0))
+            item.touched = touched
+            return entries
+        rgba, entries = compose_with_legend(scene.shape, paints)
+        self.canvas.set_overlay(rgba, touched=drawn_box(scene.shape, paints))
+        return entries
+
     def _repaint_row(self) -> None:
         image_id, self._row_to_repaint = self._row_to_repaint, None
         if image_id is not None:
@@ -160,9 +183,7 @@ class RenderController(QObject):
         if prediction is not None and prediction.shape != li.image.pixels.shape:
             prediction = None
         self.prediction = prediction
-        scene = self.scene(li, prediction)
-        rgba, entries = self.layers.render(scene)
-        self.canvas.set_overlay(rgba)
+        entries = self._draw(self.scene(li, prediction))
         notes = []
         if li.truth is None:
             notes.append("no ground truth")

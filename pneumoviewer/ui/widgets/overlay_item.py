@@ -17,6 +17,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QImage
 
+from pneumoviewer.ui.layers.region import Box, box_union
+
 __all__ = ["OverlayItem", "changed_box"]
 
 
@@ -53,15 +55,23 @@ class OverlayItem(pg.GraphicsObject):
         super().__init__()
         self.image: np.ndarray | None = None
         self.qimage: QImage | None = None
+        #: Outside this box the image is fully transparent (None: all of it is).
+        self.touched: Box | None = None
 
     # --- pyqtgraph ImageItem's calls that the canvas and the brush use ----------------------
-    def setImage(self, image: np.ndarray, **_ignored) -> None:  # noqa: N802 - pyqtgraph's name
-        """Show ``image``; repaint only where it differs from the one shown (same shape)."""
+    def setImage(self, image: np.ndarray, touched: Box | None | str = "all", **_ignored) -> None:  # noqa: N802
+        """Show ``image``; repaint only where it differs from the one shown (same shape).
+
+        ``touched``: the box outside which ``image`` is transparent (None: all of it;
+        "all": not known).
+        """
         image = np.ascontiguousarray(image, dtype=np.uint8)
         if image.ndim != 3 or image.shape[2] != 4:
             raise ValueError(f"overlay must be RGBA (H, W, 4), got shape {image.shape}")
         old = self.image
         self._wrap(image)
+        h, w = image.shape[:2]
+        self.touched = (0, h, 0, w) if touched == "all" else touched
         if old is not None and old is not image and old.shape == image.shape:
             box = changed_box(old, image)
             if box is not None:
@@ -72,15 +82,24 @@ class OverlayItem(pg.GraphicsObject):
 
     def updateImage(self, *_args, rect: tuple[int, int, int, int] | None = None, **_kw) -> None:  # noqa: N802
         """Repaint after the array was changed in place (``rect``: x, y, w, h changed)."""
-        if self.image is not None:
-            self._wrap(self.image)
-            self.update(QRectF(*rect) if rect is not None else self.boundingRect())
+        if self.image is None:
+            return
+        self._wrap(self.image)
+        if rect is None:
+            h, w = self.image.shape[:2]
+            self.touched = (0, h, 0, w)
+            self.update(self.boundingRect())
+            return
+        x, y, w, h = rect
+        self.touched = box_union(self.touched, (y, y + h, x, x + w))
+        self.update(QRectF(x, y, w, h))
 
     def clear(self) -> None:
         """Show nothing."""
         if self.image is not None:
             self.prepareGeometryChange()
             self.image = self.qimage = None
+            self.touched = None
             self.update()
 
     # --- QGraphicsItem ----------------------------------------------------------------------

@@ -12,51 +12,15 @@ each step recomposes only the changed rectangle with the one compositor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
 
-from pneumoviewer.core.overlay import (
-    ClassPaint,
-    MaskPaint,
-    Paint,
-    RGBAPaint,
-    compose,
-    outline,
-    outline_thickness,
-)
-
-Box = tuple[int, int, int, int]
-
-
-def crop_paints(paints: Sequence[Paint], box: Box, shape: tuple[int, int]) -> list[Paint]:
-    """Return ``paints`` cut to ``box`` (row0, row1, col0, col1), drawn as on the full image.
-
-    An outlined mask is outlined on a margin around the box with the full image's
-    thickness, so the box's edges do not draw false outlines.
-    """
-    r0, r1, c0, c1 = box
-    out: list[Paint] = []
-    for p in paints:
-        if isinstance(p, MaskPaint):
-            if p.outline:
-                t = outline_thickness(shape)
-                m = t + 1
-                R0, R1 = max(0, r0 - m), min(shape[0], r1 + m)
-                C0, C1 = max(0, c0 - m), min(shape[1], c1 + m)
-                edge = outline(np.asarray(p.mask[R0:R1, C0:C1], bool), t)
-                mask = edge[r0 - R0 : r1 - R0, c0 - C0 : c1 - C0]
-            else:
-                mask = p.mask[r0:r1, c0:c1]
-            out.append(MaskPaint(p.label, mask, p.color, p.opacity, False))
-        elif isinstance(p, ClassPaint):
-            out.append(ClassPaint(p.code[r0:r1, c0:c1], p.classes, p.opacity))
-        elif isinstance(p, RGBAPaint):
-            out.append(RGBAPaint(p.rgba[r0:r1, c0:c1], p.entries))
-    return out
+from pneumoviewer.core.overlay import Paint, compose
+from pneumoviewer.ui.layers.region import Box, crop_paints
 
 
 class BoxRepainter:
