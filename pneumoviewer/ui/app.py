@@ -23,6 +23,25 @@ _T0 = time.perf_counter()
 GIL_SWITCH_INTERVAL_S = 0.001
 
 
+def import_pyqtgraph() -> None:
+    """Import pyqtgraph without its CUDA-Python probe (~0.1 s of the launch).
+
+    pyqtgraph's ``RawImageWidget`` imports ``cuda.bindings.runtime`` at import time for
+    CUDA-OpenGL interop, which the viewer never uses; where torch brought CUDA-Python in,
+    that import alone took ~0.1 s before the first paint. During pyqtgraph's import the
+    module is marked missing (pyqtgraph handles ImportError); afterwards the mark is removed,
+    so torch or anything else imports CUDA-Python normally.
+    """
+    name = "cuda.bindings.runtime"
+    if "pyqtgraph" in sys.modules or name in sys.modules:
+        return
+    sys.modules[name] = None  # type: ignore[assignment] - "not importable"
+    try:
+        import pyqtgraph  # noqa: F401
+    finally:
+        sys.modules.pop(name, None)
+
+
 def configure_runtime() -> None:
     """Process-wide settings for a responsive GUI (GIL switch interval)."""
     from pneumoviewer.ui.refcount_guard import keep_singletons_alive
@@ -108,6 +127,7 @@ def run_viewer(
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    import_pyqtgraph()
     from pneumoviewer.ui.main_window import MainWindow
     from pneumoviewer.ui.theme import apply_dark_theme
 
