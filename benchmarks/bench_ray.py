@@ -34,6 +34,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from bench_predict_memory import model_dir  # noqa: E402 - one model choice for the benches
+
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
@@ -50,18 +54,6 @@ def make_folder(path: Path, n: int) -> tuple[Path, str]:
 
     copies(path, n)
     return path, f"{n} copies of the bundled sample (no ../shared/data)"
-
-
-def model_dir(choice: str, tmp: Path) -> Path:
-    from pneumoviewer import DEMO_MODEL_DIR
-
-    if choice == "demo":
-        return DEMO_MODEL_DIR
-    if choice == "tiny":
-        from tests.tiny_models import make_tiny_model_dir
-
-        return make_tiny_model_dir(tmp / "tiny")
-    return Path(choice)
 
 
 def run_once(engine: str, folder: Path, out: Path, model: Path, args) -> tuple[float, float]:
