@@ -5,16 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import shutil
-import subprocess
 
 import numpy as np
-import pydicom
 import pytest
 
 from pneumoviewer.cli import main
 from pneumoviewer.core import rle
 from pneumoviewer.core.ground_truth import read_rle_csv
 from pneumoviewer.core.readings import AIContext, ReadingFile, Verdict
+from tests.dicom_checks import check_dicom
 from tests.reading_samples import make_sample_reading
 
 
@@ -85,12 +84,8 @@ def test_dicom_objects_are_written_per_image(exported, samples_dir):
     _, _, out, expected, _ = exported
     files = sorted((out / "dicom").iterdir())
     assert len(files) == 9 * 4  # not the image with a note only (no AI result, no mask)
-    seg = pydicom.dcmread(next(f for f in files if f.name.endswith("_seg.dcm")))
-    assert seg.Modality == "SEG"
-    if shutil.which("dciodvfy"):
-        for f in files[:4]:
-            proc = subprocess.run(["dciodvfy", str(f)], capture_output=True, text=True)
-            assert not [x for x in proc.stderr.splitlines() if x.startswith("Error")], f.name
+    assert {f.name.rsplit("_", 1)[1] for f in files} == {"seg.dcm", "sr.dcm", "gsps.dcm", "sc.dcm"}
+    check_dicom(files)  # every object of every image: read back, then dciodvfy
 
 
 def test_existing_outputs_are_refused(exported, capsys):
@@ -145,4 +140,5 @@ def test_moved_study_is_found_with_folder(samples_dir, tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "o2"), "--folder", str(tmp_path / "archive")]) == 0
     assert "0 problems" in capsys.readouterr().err
     assert [p.name for p in (tmp_path / "o2" / "dicom").iterdir()] == [f"{image_id}_seg.dcm"]
+    check_dicom((tmp_path / "o2" / "dicom").iterdir())  # found through --folder
     assert main([*args, "--out", str(tmp_path / "o3"), "--folder", str(tmp_path / "nope")]) == 2

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import cv2
 import highdicom as hd
 import numpy as np
@@ -23,12 +20,7 @@ from pneumoviewer.core.dicom_out import (
 )
 from pneumoviewer.core.ground_truth import read_rle_csv
 from pneumoviewer.core.readings import AIContext, Reading, Verdict
-
-DCIODVFY = shutil.which("dciodvfy")
-needs_dciodvfy = pytest.mark.skipif(
-    DCIODVFY is None,
-    reason="dciodvfy not installed (Debian package dicom3tools; .ci/run installs it)",
-)
+from tests.dicom_checks import check_dicom
 
 
 @pytest.fixture(scope="module")
@@ -85,17 +77,9 @@ def ai_only(case, tmp_path_factory):
     return dict(zip(DICOM_KINDS, export_image(source, out, ai=ai), strict=True))
 
 
-def dciodvfy_errors(path):
-    proc = subprocess.run([DCIODVFY, str(path)], capture_output=True, text=True, timeout=120)
-    lines = (proc.stdout + proc.stderr).splitlines()
-    return [line for line in lines if line.startswith("Error")]
-
-
-@needs_dciodvfy
 @pytest.mark.parametrize("kind", DICOM_KINDS)
-def test_every_object_passes_dciodvfy(written, ai_only, kind):
-    assert dciodvfy_errors(written[kind]) == []
-    assert dciodvfy_errors(ai_only[kind]) == []  # one-segment SEG and the SR referring to it
+def test_every_object_reads_back_and_passes_dciodvfy(written, ai_only, kind):
+    check_dicom([written[kind], ai_only[kind]])  # ai_only: one-segment SEG, SR referring to it
 
 
 def test_files_are_named_by_image_and_kind(written, case):
@@ -274,6 +258,7 @@ def test_series_plan_shares_series_within_a_study(case, tmp_path):
     a, b = (pydicom.dcmread(p[0], stop_before_pixels=True) for p in (first, second))
     assert a.SeriesInstanceUID == b.SeriesInstanceUID
     assert (a.InstanceNumber, b.InstanceNumber) == (1, 2)
+    check_dicom([first[0], second[0]])  # the second instance of a shared series
 
 
 def test_parse_kinds():
@@ -329,6 +314,7 @@ def test_nothing_to_store(case, tmp_path):
     (sr_path,) = export_image(source, tmp_path, ai=AIContext(probability=0.2), kinds="sr")
     (group,) = hd.sr.srread(sr_path).content.get_image_measurement_groups()
     assert group.get_measurements(name=codes.DCM.Probability)[0].value == pytest.approx(0.2)
+    check_dicom([sr_path])  # an SR that refers to no SEG
 
 
 def test_existing_files_are_not_overwritten(case, tmp_path):
@@ -385,6 +371,7 @@ def test_export_prediction_for_predict(case, tmp_path):
     (group,) = hd.sr.srread(paths[1]).content.get_image_measurement_groups()
     assert group.get_measurements(name=codes.DCM.Probability)[0].value == pytest.approx(0.7)
     assert _code_values(group, dicom_out.VERDICT_CONCEPT) == []  # no reader in predict
+    check_dicom(paths)
 
 
 @pytest.mark.parametrize("spacing", [None, (0.2, 0.25)])
@@ -416,9 +403,7 @@ def test_12_bit_monochrome1_non_square_source(tmp_path, spacing):
     assert sc.PatientID == "" and sc.PatientAge == "045Y"
     same_grid = (sc.Rows, sc.Columns) == (300, 200)  # not when the export adds a text band
     assert ("PixelSpacing" in sc) == (spacing is not None and same_grid)
-    if DCIODVFY:
-        for path in paths.values():
-            assert dciodvfy_errors(path) == [], path.name
+    check_dicom(paths.values())
 
 
 def test_source_without_uids_names_them(tmp_path, case):
@@ -470,9 +455,7 @@ def test_negative_ai_empty_mask(case, tmp_path):
     assert layers == {"TEXT"}  # nothing to outline
     (group,) = hd.sr.srread(paths["sr"]).content.get_image_measurement_groups()
     assert _code_values(group, dicom_out.DECISION_CONCEPT) == ["NEGATIVE"]
-    if DCIODVFY:
-        for path in paths.values():
-            assert dciodvfy_errors(path) == [], path.name
+    check_dicom(paths.values())
 
 
 def test_dicom_writer_for_a_predict_run(case, tmp_path, samples_dir):
@@ -503,3 +486,19 @@ def test_dicom_writer_for_a_predict_run(case, tmp_path, samples_dir):
     assert segs[0].SeriesInstanceUID != segs[1].SeriesInstanceUID
     files3, problem = writer.write(source, decision, display=None)
     assert files3 == [] and "not overwritten" in problem
+    check_dicom(files + files2)
+
+
+def test_the_check_catches_an_invalid_object(written, tmp_path):
+    """check_dicom is not a formality: an SC without its Type 1 Conversion Type fails."""
+    from tests.dicom_checks import DCIODVFY, dciodvfy_errors
+
+    if DCIODVFY is None:
+        pytest.skip("dciodvfy not installed")
+    ds = pydicom.dcmread(written["sc"])
+    del ds.ConversionType
+    bad = tmp_path / "bad_sc.dcm"
+    ds.save_as(bad)
+    assert any("ConversionType" in line for line in dciodvfy_errors(bad))
+    with pytest.raises(AssertionError):
+        check_dicom([bad])

@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 
 from pneumoviewer.core.metrics import dice
 from pneumoviewer.core.readings import ReadingFile, default_reading_path, study_key
+from tests.dicom_checks import check_dicom
 from tests.ui.conftest import open_and_wait, show_row_and_wait
 
 
@@ -237,6 +238,9 @@ def test_export_readings_writes_readings_csv(qtbot, window, study, tmp_path):
     assert [(r["ImageId"], r["verdict"]) for r in rows] == [(image_id, "disagree")]
     assert rows[0]["reader"] == window.reading.reader
     assert (out / "readings-rle.csv").exists()
+    files = sorted((out / "dicom").glob("*.dcm"))
+    assert [f.name for f in files] == [f"{image_id}_{k}.dcm" for k in ("gsps", "sc", "seg", "sr")]
+    check_dicom(files)  # the viewer's export: read back, then dciodvfy
 
 
 def test_reader_mask_starts_as_the_ai_mask_and_keeps_its_edits(
