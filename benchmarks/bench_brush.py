@@ -43,6 +43,17 @@ from pneumoviewer.core.readings import AIContext, ReadingFile  # noqa: E402
 BUDGET_MS = 16.0
 
 
+def report(*rows: tuple[str, list[float]]) -> None:
+    """Print each ``(name, seconds)`` row's median and p95 against the budget."""
+    for name, samples in rows:
+        ms = statistics.median(samples) * 1000
+        p95 = float(np.percentile(samples, 95)) * 1000
+        print(
+            f"  {name}: median {ms:.3f} ms, p95 {p95:.3f} ms; "
+            f"budget {BUDGET_MS:.0f} ms / median = {BUDGET_MS / ms:.1f}x"
+        )
+
+
 def main() -> int:
     """Run the benchmark and print one line per measurement."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -120,17 +131,11 @@ def run_viewer(repeats: int) -> None:
         rf.close()
     canvas.close()
     print("viewer (offscreen Qt, 1024 x 1024, brush radius 15, truth + prediction + reader)")
-    for name, samples in (
+    report(
         ("mask edit only", edit),
         ("whole brush step (edit + box recompose + image + repaint)", whole),
         ("full overlay refresh (what a step would cost without the box path)", full),
-    ):
-        ms = statistics.median(samples) * 1000
-        p95 = float(np.percentile(samples, 95)) * 1000
-        print(
-            f"  {name}: median {ms:.3f} ms, p95 {p95:.3f} ms; "
-            f"budget {BUDGET_MS:.0f} ms / median = {BUDGET_MS / ms:.1f}x"
-        )
+    )
 
 
 def run(repeats: int, *, durable: bool) -> None:
@@ -161,17 +166,11 @@ def run(repeats: int, *, durable: bool) -> None:
             session.undo()
             undos.append(time.perf_counter() - t0)
         rf.close()
-    for name, samples in (
+    report(
         ("brush step (stroke_to)", steps),
         ("finish stroke (undo record + RLE + commit)", finishes),
         ("undo (restore + commit)", undos),
-    ):
-        ms = statistics.median(samples) * 1000
-        p95 = float(np.percentile(samples, 95)) * 1000
-        print(
-            f"  {name}: median {ms:.3f} ms, p95 {p95:.3f} ms; "
-            f"budget {BUDGET_MS:.0f} ms / median = {BUDGET_MS / ms:.1f}x"
-        )
+    )
 
 
 if __name__ == "__main__":
